@@ -1,0 +1,115 @@
+"""The backend bridge: the only module that imports Keras, keras-tuner and TF-MOT.
+
+keras_autoopt runs on Keras 2 (``tf_keras``) because TF Model Optimization
+supports nothing else. Two things must happen before anything else touches
+TensorFlow or keras-tuner, and this module does both, once, visibly:
+
+1. ``TF_USE_LEGACY_KERAS=1`` is set before TensorFlow is first imported, so
+   that ``tf.keras is tf_keras``.
+2. keras-tuner is imported while ``sys.modules["keras"]`` points at
+   ``tf_keras``. keras-tuner 1.4.8 decides at import time whether it runs on
+   Keras 3 (``keras.version()`` starting with ``"3."``); ``tf_keras`` has no
+   ``version()`` so keras-tuner picks its legacy mode, which uses
+   ``tensorflow.keras`` (= ``tf_keras``). ``sys.modules["keras"]`` is restored
+   right after.
+
+If TensorFlow's ``tf.keras`` or keras-tuner were already bound to Keras 3
+before ``keras_autoopt`` was imported, the switch cannot happen any more and
+an ``ImportError`` says what to do.
+
+Every other module of the package imports ``tf``, ``keras``, ``kt`` and
+``tfmot`` from here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+LEGACY_KERAS_ENV = "TF_USE_LEGACY_KERAS"
+_TRUE_VALUES = ("1", "true", "True")
+
+_HOW_TO_FIX = (
+    "keras_autoopt runs on Keras 2 (tf_keras) because TF Model Optimization "
+    "supports nothing else. Either set the environment variable "
+    "TF_USE_LEGACY_KERAS=1 before starting Python, or import keras_autoopt "
+    "before tensorflow, keras and keras_tuner."
+)
+
+
+def _enable_legacy_keras() -> None:
+    value = os.environ.get(LEGACY_KERAS_ENV)
+    if value is None:
+        if "tensorflow" in sys.modules:
+            # TensorFlow fixes the module path of ``tensorflow.keras`` when it
+            # is imported; setting the variable now would leave a process
+            # with two different Keras behind ``tf.keras``.
+            raise ImportError(
+                "TensorFlow was imported before keras_autoopt without "
+                f"{LEGACY_KERAS_ENV}=1, so it is bound to Keras 3. {_HOW_TO_FIX}"
+            )
+        os.environ[LEGACY_KERAS_ENV] = "1"
+    elif value not in _TRUE_VALUES:
+        raise ImportError(
+            f"Received: {LEGACY_KERAS_ENV}={value!r}; expected unset or one of "
+            f"{_TRUE_VALUES}. {_HOW_TO_FIX}"
+        )
+
+
+def _is_keras3(module) -> bool:
+    version_fn = getattr(module, "version", None)
+    return bool(callable(version_fn) and str(version_fn()).startswith("3."))
+
+
+_enable_legacy_keras()
+
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+# ``tf.keras`` is resolved lazily, on first access, from the environment
+# variable; if something accessed it before the variable was set, it is
+# Keras 3 for the rest of the process.
+if _is_keras3(tf.keras) or tf.keras.Model is not tf_keras.Model:
+    raise ImportError(
+        "TensorFlow was imported, and tf.keras bound to Keras 3, before "
+        f"keras_autoopt. {_HOW_TO_FIX}"
+    )
+
+
+def _kt_multi_backend() -> bool:
+    from keras_tuner.src.backend import config
+
+    return bool(config.multi_backend())
+
+
+def _import_keras_tuner():
+    already = sys.modules.get("keras_tuner")
+    if already is not None:
+        if _kt_multi_backend():
+            raise ImportError(
+                "keras_tuner was imported in Keras 3 mode before keras_autoopt, "
+                "so it rejects tf_keras models (keras-tuner picks its Keras once, when "
+                "it is imported). Import keras_autoopt before keras_tuner."
+            )
+        return already
+    missing = object()
+    saved = sys.modules.get("keras", missing)
+    sys.modules["keras"] = tf_keras
+    try:
+        import keras_tuner as module
+    finally:
+        if saved is missing:
+            del sys.modules["keras"]
+        else:
+            sys.modules["keras"] = saved
+    if _kt_multi_backend():  # pragma: no cover - defensive
+        raise ImportError(f"keras_tuner could not be put in legacy mode. {_HOW_TO_FIX}")
+    return module
+
+
+kt = _import_keras_tuner()
+keras = tf_keras
+
+import tensorflow_model_optimization as tfmot  # noqa: E402
+
+__all__ = ["LEGACY_KERAS_ENV", "keras", "kt", "tf", "tfmot"]
