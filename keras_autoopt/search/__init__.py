@@ -1,0 +1,31 @@
+"""Search: keras-tuner HyperModels, the optimizer space and tuners by name."""
+
+from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
+from keras_autoopt.search._convnet import POOLINGS, ConvNetHyperModel
+from keras_autoopt.search._dense import DenseHyperModel
+from keras_autoopt.search._optimizers import (
+    CLIPPING,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    OptimizerSpace,
+    schedule_factor,
+)
+from keras_autoopt.search._progress import TrialLogger, summarize_hyperparameters
+from keras_autoopt.search._tuners import TUNERS, make_tuner
+
+__all__ = [
+    "ACTIVATIONS",
+    "CLIPPING",
+    "LR_SCHEDULES",
+    "OPTIMIZERS",
+    "POOLINGS",
+    "TUNERS",
+    "ClassifierHyperModel",
+    "ConvNetHyperModel",
+    "DenseHyperModel",
+    "OptimizerSpace",
+    "TrialLogger",
+    "make_tuner",
+    "schedule_factor",
+    "summarize_hyperparameters",
+]

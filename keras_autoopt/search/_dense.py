@@ -1,0 +1,97 @@
+"""`DenseHyperModel`: searchable Dense stacks for flat (or flattened) inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from keras_autoopt._backend import keras
+from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
+from keras_autoopt.search._checks import (
+    check_choices,
+    check_float_range,
+    check_int_range,
+    check_positive_int,
+)
+from keras_autoopt.search._optimizers import OptimizerSpace
+
+
+class DenseHyperModel(ClassifierHyperModel):
+    """Searchable multi-layer perceptron classifier.
+
+    Inputs of any rank are flattened. Hyperparameters: ``dense_layers``,
+    ``dense_units``, ``dense_activation``, ``dense_batch_norm``,
+    ``dense_dropout``, plus those of the `OptimizerSpace`.
+
+    Args:
+        input_shape: One sample's shape.
+        num_classes: Number of classes (>= 2).
+        layers: ``(low, high)`` number of hidden Dense layers, low >= 1.
+        units: Units choices (shared by the hidden layers).
+        activations: Activation choices.
+        batch_norm: Choices among ``(False, True)``.
+        dropout: ``(low, high)`` dropout after each hidden layer, in [0, 0.9].
+        optimizer_space: The optimizer space; None means the default.
+        name: The HyperModel's name.
+
+    Raises:
+        ValueError: For any argument outside its documented range.
+
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        *,
+        layers: Sequence[int] = (1, 3),
+        units: Sequence[int] = (32, 64, 128, 256),
+        activations: Sequence[str] = ACTIVATIONS,
+        batch_norm: Sequence[bool] = (False, True),
+        dropout: Sequence[float] = (0.0, 0.5),
+        optimizer_space: OptimizerSpace | None = None,
+        name: str | None = None,
+    ):
+        super().__init__(
+            input_shape, num_classes, optimizer_space=optimizer_space, name=name
+        )
+        self.layers = check_int_range("layers", layers, minimum=1)
+        self.units = check_choices("units", units, kind=int)
+        for value in self.units:
+            check_positive_int("units", value)
+        self.activations = check_choices("activations", activations, allowed=ACTIVATIONS)
+        self.batch_norm = check_choices("batch_norm", batch_norm, allowed=(False, True))
+        self.dropout = check_float_range("dropout", dropout, low=0.0, high=0.9)
+
+    def build_body(self, hp, inputs):
+        """Flatten the input and build the Dense stack.
+
+        Args:
+            hp: The trial's ``HyperParameters``.
+            inputs: The input tensor.
+
+        Returns:
+            The stack's output tensor.
+
+        """
+        x = keras.layers.Flatten(name="flatten")(inputs) if len(self.input_shape) > 1 else inputs
+        return self.dense_stack(
+            hp, x, prefix="dense", layers=self.layers, units=self.units,
+            dropout=self.dropout, activations=self.activations, batch_norm=self.batch_norm,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        """Return the constructor arguments as JSON-friendly values.
+
+        Returns:
+            A dict that `from_config` turns back into an equal HyperModel.
+
+        """
+        return {
+            **super().get_config(),
+            "layers": list(self.layers),
+            "units": list(self.units),
+            "activations": list(self.activations),
+            "batch_norm": list(self.batch_norm),
+            "dropout": list(self.dropout),
+        }
