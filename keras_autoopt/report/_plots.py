@@ -1,0 +1,185 @@
+"""The two report figures, rendered to PNG bytes without pyplot (no global state)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from keras_autoopt.report._schema import is_missing_number
+from keras_autoopt.report._summary import TrialSummary
+
+TRIALS_PLOT = "trials_accuracy_vs_params"
+MODELS_PLOT = "models_accuracy_vs_gzip"
+PLOT_NAMES = (TRIALS_PLOT, MODELS_PLOT)
+"""The plot names: keys of ``ReportPaths.plots``; the files are ``<name>.png``."""
+
+_FIGSIZE = (7.5, 4.8)
+_DPI = 120
+_POINT = "#4c72b0"
+_BEST = "#dd3322"
+
+
+def _new_figure() -> tuple[Figure, Any]:
+    figure = Figure(figsize=_FIGSIZE, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.grid(True, which="major", alpha=0.4)
+    axes.grid(True, which="minor", alpha=0.15)
+    return figure, axes
+
+
+def _empty_note(axes: Any, text: str) -> None:
+    axes.set_xlim(1e3, 1e6)
+    axes.set_ylim(0, 1)
+    axes.text(
+        0.5,
+        0.5,
+        text,
+        transform=axes.transAxes,
+        ha="center",
+        va="center",
+        fontsize=13,
+        color="0.4",
+    )
+
+
+def _footnote(axes: Any, lines: Sequence[str]) -> None:
+    # Below the x label, outside the data area, so it never hides a point;
+    # the constrained layout makes room for it.
+    if lines:
+        axes.annotate(
+            "\n".join(lines),
+            xy=(0, 0),
+            xycoords="axes fraction",
+            xytext=(0, -34),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=8,
+            color="0.35",
+        )
+
+
+def _fit_limits(axes: Any, xs: Sequence[float], ys: Sequence[float], y_cap: float) -> None:
+    """Leave room around the points, centre a lone x value, keep y below ``y_cap``."""
+    axes.margins(x=0.1, y=0.15)
+    if min(xs) == max(xs):
+        axes.set_xlim(min(xs) / 3, max(xs) * 3)
+    if max(ys) <= y_cap:
+        low, high = axes.get_ylim()
+        axes.set_ylim(low, min(high, y_cap + 0.02 * (high - low)))
+
+
+def _to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def render_trials_plot(summary: TrialSummary, objective: str) -> bytes:
+    """Draw every completed trial's score against its parameter count.
+
+    Args:
+        summary: The trials, sorted (see `summarize_trials`).
+        objective: The name of the score, for the y label.
+
+    Returns:
+        The PNG file's bytes. With no plottable trial, an empty chart saying so.
+
+    """
+    figure, axes = _new_figure()
+    axes.set_xscale("log")
+    axes.set_xlabel("parameters (log scale)")
+    axes.set_ylabel(objective)
+    axes.set_title(f"Search trials: {objective} vs parameters")
+    best = summary.best
+    others = [trial for trial in summary.plotted if trial is not best]
+    if others:
+        axes.scatter(
+            [trial["params"] for trial in others],
+            [float(trial["score"]) for trial in others],
+            s=36,
+            color=_POINT,
+            alpha=0.75,
+            edgecolors="white",
+            linewidths=0.5,
+            label=f"completed trials ({len(summary.plotted)})",
+        )
+    if best is not None and any(trial is best for trial in summary.plotted):
+        axes.scatter(
+            [best["params"]],
+            [float(best["score"])],
+            s=180,
+            marker="*",
+            color=_BEST,
+            edgecolors="black",
+            linewidths=0.6,
+            zorder=3,
+            label=f"best: trial {best['trial_id']} ({float(best['score']):.4f})",
+        )
+    if not summary.plotted:
+        _empty_note(axes, "no completed trials to plot")
+    else:
+        scores = [float(trial["score"]) for trial in summary.plotted]
+        # Scores in [0, 1] are fractions (accuracy, AUC...): no axis above 1.
+        _fit_limits(axes, [trial["params"] for trial in summary.plotted], scores, 1.0)
+        axes.legend(loc="best", fontsize=9)
+    notes = []
+    if summary.not_completed:
+        notes.append(f"{len(summary.not_completed)} failed/unfinished trial(s) not shown")
+    if summary.not_plotted:
+        notes.append(f"{len(summary.not_plotted)} completed trial(s) without score or params")
+    _footnote(axes, notes)
+    return _to_png(figure)
+
+
+def _plottable(model: Mapping[str, Any]) -> bool:
+    return not is_missing_number(model["accuracy"]) and model["gzip_bytes"] > 0
+
+
+def render_models_plot(models: Sequence[Mapping[str, Any]]) -> bytes:
+    """Draw each exported model's accuracy against its gzip size, labelled by name.
+
+    Args:
+        models: Validated model records.
+
+    Returns:
+        The PNG file's bytes. With no plottable model, an empty chart saying so.
+
+    """
+    figure, axes = _new_figure()
+    axes.set_xscale("log")
+    axes.set_xlabel("gzip size (bytes, log scale)")
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title("Exported models: accuracy vs gzip size")
+    points = sorted((model for model in models if _plottable(model)), key=_gzip_key)
+    if points:
+        xs = [int(model["gzip_bytes"]) for model in points]
+        ys = [100.0 * float(model["accuracy"]) for model in points]
+        axes.scatter(xs, ys, s=48, color=_POINT, edgecolors="black", linewidths=0.5, zorder=3)
+        for index, (model, x, y) in enumerate(zip(points, xs, ys, strict=True)):
+            # Alternate above/below so that neighbours' labels do not overlap.
+            dy = 8 if index % 2 == 0 else -14
+            axes.annotate(
+                str(model["name"]),
+                (x, y),
+                xytext=(6, dy),
+                textcoords="offset points",
+                fontsize=9,
+                ha="left",
+            )
+        _fit_limits(axes, xs, ys, 100.0)
+    else:
+        _empty_note(axes, "no exported models to plot")
+    left_out = len(models) - len(points)
+    if left_out:
+        _footnote(axes, [f"{left_out} model(s) without accuracy or gzip size not shown"])
+    return _to_png(figure)
+
+
+def _gzip_key(model: Mapping[str, Any]) -> int:
+    return int(model["gzip_bytes"])
