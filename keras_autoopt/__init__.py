@@ -1,7 +1,66 @@
-"""keras_autoopt: search, compress and export accurate, cheap TFLite models."""
+"""keras_autoopt: search, compress and export accurate, cheap TFLite models.
 
-from keras_autoopt import _backend  # noqa: F401  (must run first: sets up tf_keras)
+Importing this package sets ``TF_USE_LEGACY_KERAS=1`` (if unset) before
+TensorFlow is imported and puts keras-tuner in its ``tf_keras`` mode: see
+``keras_autoopt._backend``. Import it before tensorflow, keras and
+keras_tuner.
+"""
+
+from keras_autoopt import _backend  # noqa: F401, I001  (first: binds tf.keras to tf_keras)
+from keras_autoopt.config import ConfigError, PipelineConfig, load_config
+from keras_autoopt.data import (
+    Dataset,
+    DatasetError,
+    from_arrays,
+    from_image_folder,
+    from_npz,
+    from_tf_dataset,
+    load_dataset,
+)
+from keras_autoopt.export import EXPORT_MODES, ExportResult, ExportVerificationError, export_tflite
+from keras_autoopt.measure import TFLiteMetrics, TFLiteRunner, measure_tflite
+from keras_autoopt.pipeline import PipelineResult, run_pipeline
+from keras_autoopt.report import environment_info, write_report
+from keras_autoopt.search import (
+    TUNERS,
+    ClassifierHyperModel,
+    ConvNetHyperModel,
+    DenseHyperModel,
+    OptimizerSpace,
+    TrialLogger,
+    make_tuner,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "EXPORT_MODES",
+    "TUNERS",
+    "ClassifierHyperModel",
+    "ConfigError",
+    "ConvNetHyperModel",
+    "Dataset",
+    "DatasetError",
+    "DenseHyperModel",
+    "ExportResult",
+    "ExportVerificationError",
+    "OptimizerSpace",
+    "PipelineConfig",
+    "PipelineResult",
+    "TFLiteMetrics",
+    "TFLiteRunner",
+    "TrialLogger",
+    "__version__",
+    "environment_info",
+    "export_tflite",
+    "from_arrays",
+    "from_image_folder",
+    "from_npz",
+    "from_tf_dataset",
+    "load_config",
+    "load_dataset",
+    "make_tuner",
+    "measure_tflite",
+    "run_pipeline",
+    "write_report",
+]

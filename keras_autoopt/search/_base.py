@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,23 @@ from keras_autoopt.search._checks import check_positive_int
 from keras_autoopt.search._optimizers import OptimizerSpace
 
 ACTIVATIONS = ("relu", "relu6", "swish", "elu")
+
+
+def model_name(name: str) -> str:
+    r"""Return ``name`` made valid as a TensorFlow name scope.
+
+    TensorFlow accepts ``[A-Za-z0-9.][A-Za-z0-9_.\/>-]*``; a subclass such
+    as ``_MyHyperModel`` or a name with spaces would fail every trial.
+
+    Args:
+        name: Any name.
+
+    Returns:
+        The name with other characters replaced by ``_`` and a leading
+        character TensorFlow refuses dropped.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_.\\/>-]", "_", name).lstrip("_/\\>-")
+    return cleaned or "model"
 
 
 class ClassifierHyperModel(kt.HyperModel):
@@ -98,7 +116,7 @@ class ClassifierHyperModel(kt.HyperModel):
         outputs = keras.layers.Dense(self.num_classes, activation="softmax", name="output")(
             features
         )
-        model = keras.Model(inputs, outputs, name=self.name or type(self).__name__)
+        model = keras.Model(inputs, outputs, name=model_name(self.name or type(self).__name__))
         return self.optimizer_space.compile(hp, model)
 
     def fit(self, hp, model, *args, **kwargs):

@@ -11,7 +11,12 @@ from keras_autoopt.search._progress import TrialLogger
 
 
 class _ProgressMixin:
-    """Adds a `TrialLogger` to a keras-tuner tuner; the tuner's behaviour is unchanged."""
+    """Adds a `TrialLogger` to a keras-tuner tuner; the search itself is unchanged.
+
+    `load_model` also marks the optimizer slots of a trial checkpoint as not
+    needed (``expect_partial``): a reloaded best model is for inference and
+    export, and TensorFlow otherwise warns about every unrestored slot.
+    """
 
     trial_logger: TrialLogger | None = None
 
@@ -30,6 +35,14 @@ class _ProgressMixin:
                 objective_name=self.oracle.objective.name,
                 best=best[0].score if best else None,
             )
+
+
+    def load_model(self, trial):
+        model = self._try_build(trial.hyperparameters)
+        status = model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        if hasattr(status, "expect_partial"):
+            status.expect_partial()
+        return model
 
 
 class RandomSearch(_ProgressMixin, kt.RandomSearch):

@@ -129,3 +129,17 @@ def test_dense_bad_arguments_are_named():
         DenseHyperModel((4,), 2, units=(0,))
     with pytest.raises(ValueError, match=r"Received: layers=\(0, 1\)"):
         DenseHyperModel((4,), 2, layers=(0, 1))
+
+
+def test_model_name_is_a_valid_tensorflow_scope():
+    from keras_autoopt.search._base import model_name
+
+    assert model_name("_StopsAtThirdFit") == "StopsAtThirdFit"
+    assert model_name("my model!") == "my_model_"
+    assert model_name("___") == "model"
+
+    class _Private(DenseHyperModel):
+        pass
+
+    model = _Private((4,), 2).build(kt.HyperParameters())
+    assert model.name == "Private"

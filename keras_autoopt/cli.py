@@ -1,0 +1,91 @@
+"""The ``keras-autoopt`` command.
+
+``keras-autoopt demo`` runs the whole pipeline on the embedded digits data;
+``keras-autoopt run --config FILE.yaml`` runs a user's configuration. Bad
+input (a malformed or invalid YAML file, unusable data, an output folder
+holding another run) prints one clear message and exits with code 2, without
+a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from keras_autoopt.config import ConfigError, PipelineConfig, load_config
+from keras_autoopt.data import DatasetError
+from keras_autoopt.pipeline import run_pipeline
+
+#: The demo: digits, a searchable ConvNet, random search, all four export modes.
+DEMO_CONFIG = PipelineConfig(
+    dataset="digits", hypermodel="convnet", tuner="random", trials=12, epochs=(10, 30), seed=0
+)
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-autoopt",
+        description="Search, export and measure accurate, cheap TFLite models.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline on the embedded digits data",
+        description="Search a ConvNet on scikit-learn's digits (1,797 8x8 images), export "
+                    "float32/dynamic/float16/int8 TFLite models, measure them under LiteRT "
+                    "and write a report.",
+    )
+    demo.add_argument("--output", default="runs/demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--trials", type=int, default=DEMO_CONFIG.trials,
+                      help="number of search trials (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="start over instead of resuming a run in the output folder")
+
+    run = commands.add_parser(
+        "run", help="run the pipeline from a YAML configuration",
+        description="Run the pipeline from a YAML file with the keys dataset, hypermodel, "
+                    "tuner, trials, epochs, export_modes, seed, executions_per_trial.",
+    )
+    run.add_argument("--config", required=True, help="the YAML configuration file")
+    run.add_argument("--output", default=None,
+                     help="output folder (default: runs/<config file name>)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="start over instead of resuming a run in the output folder")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: Arguments without the program name; None means ``sys.argv[1:]``.
+
+    Returns:
+        The exit code: 0 on success, 2 for bad input.
+
+    """
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            if args.trials < 1:
+                raise ConfigError(
+                    f"Received: --trials={args.trials}; expected a positive integer."
+                )
+            config = DEMO_CONFIG.model_copy(update={"trials": args.trials})
+            output = args.output
+        else:
+            config = load_config(args.config)
+            output = args.output or str(Path("runs") / Path(args.config).stem)
+        run_pipeline(output_dir=output, config=config, overwrite=args.overwrite)
+    except (ConfigError, DatasetError) as exc:
+        print(f"keras-autoopt: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""The run configuration: a YAML file (or keyword arguments) validated by pydantic.
+
+Example ``run.yaml``::
+
+    dataset: digits              # a name, a .npz file, or an image folder
+    hypermodel: convnet          # convnet | dense
+    tuner: random                # random | grid | bayesian | hyperband
+    trials: 12
+    epochs: [10, 30]             # searched range; a single number fixes it
+    export_modes: [float32, dynamic, float16, int8]
+    seed: 0
+    refit: true                  # retrain the best on train + validation
+
+``dataset`` may also be a mapping: ``{source: data/, image_size: [32, 32],
+color_mode: rgb, val_fraction: 0.15, test_fraction: 0.15}``. Relative paths are
+resolved against the folder of the YAML file.
+
+Errors name the line of the YAML file, the key, the value received and what
+was expected, and are raised before any work starts.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from keras_autoopt.export import EXPORT_MODES
+from keras_autoopt.search import TUNERS
+
+#: HyperModel names accepted in the configuration.
+HYPERMODELS = ("convnet", "dense")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message says where and why."""
+
+
+class DatasetConfig(BaseModel):
+    """Where the data comes from and how it is split."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(min_length=1)
+    val_fraction: float = Field(default=0.15, gt=0, lt=1)
+    test_fraction: float = Field(default=0.15, gt=0, lt=1)
+    image_size: tuple[int, int] | None = None
+    color_mode: Literal["grayscale", "rgb", "rgba"] | None = None
+
+
+class PipelineConfig(BaseModel):
+    """Everything one run of the pipeline needs, validated.
+
+    Attributes:
+        dataset: The data source and split.
+        hypermodel: ``convnet`` or ``dense``.
+        tuner: ``random``, ``grid``, ``bayesian`` or ``hyperband``.
+        trials: Number of trials (Hyperband sets its own from the epochs).
+        epochs: ``[low, high]`` epochs searched per trial, or one fixed number.
+        export_modes: TFLite variants exported from the best model.
+        seed: Seed of the split, the oracle and the weights.
+        executions_per_trial: Models trained per trial.
+        refit: Train the best hyperparameters once more on train + validation
+            data before export (the test split stays untouched).
+
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: DatasetConfig = DatasetConfig(source="digits")
+    hypermodel: str = "convnet"
+    tuner: str = "random"
+    trials: int = Field(default=10, ge=1)
+    epochs: tuple[int, int] = (10, 30)
+    export_modes: tuple[str, ...] = EXPORT_MODES
+    seed: int = Field(default=0, ge=0)
+    executions_per_trial: int = Field(default=1, ge=1)
+    refit: bool = True
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _dataset_from_string(cls, value: Any) -> Any:
+        return {"source": value} if isinstance(value, str) else value
+
+    @field_validator("hypermodel")
+    @classmethod
+    def _known_hypermodel(cls, value: str) -> str:
+        if value not in HYPERMODELS:
+            raise ValueError(f"expected one of {HYPERMODELS}")
+        return value
+
+    @field_validator("tuner")
+    @classmethod
+    def _known_tuner(cls, value: str) -> str:
+        if value not in TUNERS:
+            raise ValueError(f"expected one of {tuple(TUNERS)}")
+        return value
+
+    @field_validator("epochs", mode="before")
+    @classmethod
+    def _epochs_from_int(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value, value)
+        return value
+
+    @field_validator("epochs")
+    @classmethod
+    def _epochs_ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= value[0] <= value[1]:
+            raise ValueError("expected 1 <= low <= high")
+        return value
+
+    @field_validator("export_modes")
+    @classmethod
+    def _modes_unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("expected at least one export mode")
+        unknown = [mode for mode in value if mode not in EXPORT_MODES]
+        if unknown:
+            raise ValueError(f"expected modes among {EXPORT_MODES}, got {unknown[0]!r}")
+        if len(set(value)) != len(value):
+            raise ValueError("expected each export mode once")
+        return value
+
+    def resolve_paths(self, base: str | os.PathLike) -> PipelineConfig:
+        """Return a copy whose relative dataset path is resolved against ``base``.
+
+        Args:
+            base: Folder the configuration file lives in.
+
+        Returns:
+            The resolved configuration (named datasets are left as they are).
+
+        """
+        source = self.dataset.source
+        candidate = Path(base) / source
+        if not Path(source).is_absolute() and (candidate.exists() or source.endswith(".npz")):
+            dataset = self.dataset.model_copy(update={"source": str(candidate.resolve())})
+            return self.model_copy(update={"dataset": dataset})
+        return self
+
+
+def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """Return the 1-based YAML line of the key path ``loc``, as far as it goes."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def format_validation_error(error: ValidationError, *, source: str = "config",
+                            root: yaml.Node | None = None) -> str:
+    """Turn a pydantic error into lines naming the key, the value received and the rule.
+
+    Args:
+        error: The pydantic ``ValidationError``.
+        source: Name of the file (or ``"config"``) shown first on each line.
+        root: The composed YAML tree, to find line numbers; optional.
+
+    Returns:
+        The message, one line per problem.
+
+    """
+    lines = []
+    for item in error.errors():
+        loc = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
+        # Drop pydantic's union/literal tags (e.g. 'tuple[int, int]') from the key path.
+        key = ".".join(str(p) for p in loc if isinstance(p, int) or "[" not in str(p))
+        line = _line_of(root, loc) if root is not None else None
+        where = f"{source}, line {line}" if line else source
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key '{key}' (Received: {key}={item['input']!r}).")
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: Received: {key}={item['input']!r}; {message}.")
+    return "\n".join(lines)
+
+
+def load_config(path: str | os.PathLike) -> PipelineConfig:
+    """Safe-load and validate a YAML run configuration.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        The validated configuration, with relative paths resolved against the
+        file's folder.
+
+    Raises:
+        ConfigError: If the file is missing, is not valid YAML (the line is
+            named), is not a mapping, has unknown keys or wrong values.
+
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Received: config={str(path)!r}; expected an existing YAML file.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: malformed YAML: {problem}.") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: Received: a {type(data).__name__} at the top level; expected a mapping "
+            f"of keys such as {', '.join(PipelineConfig.model_fields)}."
+        )
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source=str(path), root=root)) from None
+    return config.resolve_paths(path.parent)
+
+
+def make_config(**kwargs: Any) -> PipelineConfig:
+    """Validate keyword arguments into a `PipelineConfig` (the Python API's path).
+
+    Args:
+        **kwargs: Fields of `PipelineConfig`.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: For unknown keys or wrong values, named.
+
+    """
+    try:
+        return PipelineConfig.model_validate(kwargs)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source="arguments")) from None

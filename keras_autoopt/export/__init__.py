@@ -1,0 +1,19 @@
+"""Export ``tf_keras`` models to ``.tflite`` (float32, dynamic range, float16, int8), verified."""
+
+from keras_autoopt.export._tflite import (
+    DEFAULT_MIN_TOP1_AGREEMENT,
+    DEFAULT_TOLERANCES,
+    EXPORT_MODES,
+    ExportResult,
+    ExportVerificationError,
+    export_tflite,
+)
+
+__all__ = [
+    "DEFAULT_MIN_TOP1_AGREEMENT",
+    "DEFAULT_TOLERANCES",
+    "EXPORT_MODES",
+    "ExportResult",
+    "ExportVerificationError",
+    "export_tflite",
+]

@@ -1,0 +1,290 @@
+"""export_tflite: the four modes end to end, verification, argument errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_autoopt._backend import keras
+from keras_autoopt.export import (
+    DEFAULT_MIN_TOP1_AGREEMENT,
+    DEFAULT_TOLERANCES,
+    EXPORT_MODES,
+    ExportResult,
+    ExportVerificationError,
+    _tflite,
+    export_tflite,
+)
+from keras_autoopt.measure import TFLiteRunner, measure_tflite
+
+LAYERS = keras.layers
+
+
+def _tiny_cnn() -> keras.Model:
+    return keras.Sequential(
+        [
+            LAYERS.Input((8, 8, 1)),
+            LAYERS.Conv2D(8, 3, padding="same", activation="relu"),
+            LAYERS.MaxPooling2D(),
+            LAYERS.Flatten(),
+            # 128 x 32 weights: large enough (>= 1024) for dynamic-range and
+            # float16 quantization to shrink the file.
+            LAYERS.Dense(32, activation="relu"),
+            LAYERS.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def _cache():
+    # `tiny_images` is function-scoped, so a module-scoped fixture cannot use
+    # it; the function-scoped fixtures below fill this cache on first use.
+    return {}
+
+
+@pytest.fixture
+def trained(tiny_images, _cache):
+    """The tiny CNN trained 3 epochs, and its Keras test accuracy."""
+    if "trained" not in _cache:
+        x_train, y_train, x_test, y_test = tiny_images
+        model = _tiny_cnn()
+        model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
+        accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) == y_test))
+        _cache["trained"] = model, accuracy
+    return _cache["trained"]
+
+
+@pytest.fixture
+def exported(trained, tiny_images, tmp_path_factory, _cache):
+    """Each mode exported once and measured: {mode: (ExportResult, TFLiteMetrics)}."""
+    if "exported" not in _cache:
+        model, _ = trained
+        x_train, _, x_test, y_test = tiny_images
+        folder = tmp_path_factory.mktemp("export")
+        results = {}
+        for mode in EXPORT_MODES:
+            result = export_tflite(
+                model, folder / f"{mode}.tflite", mode, representative_data=x_train
+            )
+            results[mode] = result, measure_tflite(result.path, x_test, y_test, latency_runs=50)
+        _cache["exported"] = results
+    return _cache["exported"]
+
+
+@pytest.mark.parametrize("mode", EXPORT_MODES)
+def test_each_mode_writes_a_verified_file(exported, mode):
+    result, metrics = exported[mode]
+    assert isinstance(result, ExportResult)
+    assert result.mode == mode
+    assert result.path.is_file()
+    assert result.size_bytes == result.path.stat().st_size == metrics.size_bytes
+    assert 0.0 <= result.max_abs_diff <= DEFAULT_TOLERANCES[mode]
+    assert result.top1_agreement >= DEFAULT_MIN_TOP1_AGREEMENT[mode]
+    assert json.loads(json.dumps(result.to_dict()))["path"] == str(result.path)
+
+
+def test_sizes_shrink_with_quantization(exported):
+    size = {mode: exported[mode][0].size_bytes for mode in EXPORT_MODES}
+    assert size["float32"] > size["float16"] > size["dynamic"]
+    assert size["int8"] < size["float16"]
+
+
+@pytest.mark.parametrize("mode", EXPORT_MODES)
+def test_litert_accuracy_close_to_keras(exported, trained, mode):
+    _, keras_accuracy = trained
+    assert keras_accuracy >= 0.9
+    # 30 test samples: one sample is 3.3 points.
+    assert abs(exported[mode][1].accuracy - keras_accuracy) <= 0.07
+
+
+@pytest.mark.parametrize("mode", EXPORT_MODES)
+def test_latency_and_gzip_are_recorded(exported, mode):
+    _, metrics = exported[mode]
+    assert metrics.latency_us_median > 0
+    assert metrics.latency_runs == 50
+    assert 0 < metrics.gzip_bytes <= metrics.size_bytes + 64
+
+
+def test_int8_model_has_int8_input_and_output(exported):
+    runner = TFLiteRunner(exported["int8"][0].path)
+    assert runner.input_details[0]["dtype"] == np.int8
+    assert runner.output_details[0]["dtype"] == np.int8
+    assert runner.input_details[0]["quantization"][0] > 0
+
+
+def test_float_modes_keep_float_input(exported):
+    for mode in ("float32", "dynamic", "float16"):
+        runner = TFLiteRunner(exported[mode][0].path)
+        assert runner.input_details[0]["dtype"] == np.float32
+
+
+def test_functional_model(tiny_images, tmp_path):
+    x_train = tiny_images[0]
+    inputs = keras.Input((8, 8, 1))
+    outputs = LAYERS.Dense(3, activation="softmax")(LAYERS.Flatten()(inputs))
+    model = keras.Model(inputs, outputs)
+    result = export_tflite(model, tmp_path / "f.tflite", verify_data=x_train[:8])
+    assert result.max_abs_diff <= DEFAULT_TOLERANCES["float32"]
+    assert result.top1_agreement == 1.0
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.flatten = LAYERS.Flatten()
+        self.dense = LAYERS.Dense(3, activation="softmax")
+
+    def call(self, inputs):
+        return self.dense(self.flatten(inputs))
+
+
+def test_subclassed_model_called_on_data(tiny_images, tmp_path):
+    x_train = tiny_images[0]
+    model = _Subclassed()
+    model(x_train[:2])
+    result = export_tflite(model, tmp_path / "s.tflite", "int8", representative_data=x_train)
+    assert result.path.is_file()
+    assert result.max_abs_diff <= DEFAULT_TOLERANCES["int8"]
+
+
+def test_subclassed_model_without_input_shape_is_refused(tmp_path):
+    model = _Subclassed()
+    model.build((None, 8, 8, 1))
+    with pytest.raises(ValueError, match=r"input shape is unknown.*Call the model on a batch"):
+        export_tflite(model, tmp_path / "s.tflite")
+    assert not (tmp_path / "s.tflite").exists()
+
+
+def test_no_verification_without_data(trained, tmp_path):
+    result = export_tflite(trained[0], tmp_path / "m.tflite", "float16")
+    assert result.max_abs_diff is None
+    assert result.top1_agreement is None
+    assert result.path.is_file()
+
+
+def test_verification_failure_writes_nothing(trained, tiny_images, tmp_path):
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ExportVerificationError) as info:
+        export_tflite(trained[0], path, "int8", representative_data=tiny_images[0], tolerance=0.0)
+    error = info.value
+    assert isinstance(error, RuntimeError)
+    assert error.mode == "int8"
+    assert error.max_abs_diff > 0.0
+    assert error.tolerance == 0.0
+    message = str(error)
+    assert message.startswith("int8 export failed verification on 64 samples")
+    assert (
+        f"max abs difference between the Keras and TFLite outputs is {error.max_abs_diff:.6g}"
+        in message
+    )
+    assert "(tolerance 0)" in message
+    assert f"top-1 agreement is {error.top1_agreement:.1%}" in message
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verification_failure_keeps_an_existing_file(trained, tiny_images, tmp_path):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(b"previous export")
+    with pytest.raises(ExportVerificationError):
+        export_tflite(trained[0], path, "float16", verify_data=tiny_images[2], tolerance=0.0)
+    assert path.read_bytes() == b"previous export"
+
+
+def test_verify_catches_a_different_model(trained, tiny_images, exported):
+    model, _ = trained
+    data = exported["float32"][0].path.read_bytes()
+    x_test = tiny_images[2]
+    checked = dict(mode="float32", tolerance=DEFAULT_TOLERANCES["float32"], min_top1_agreement=0.98)
+    # Control: the model the file came from passes.
+    diff, agreement = _tflite._verify(model, data, x_test, **checked)
+    assert diff <= DEFAULT_TOLERANCES["float32"]
+    assert agreement == 1.0
+    # Same architecture, fresh weights: must fail.
+    other = keras.models.clone_model(model)
+    with pytest.raises(ExportVerificationError, match=r"^float32 export failed verification"):
+        _tflite._verify(other, data, x_test, **checked)
+
+
+def test_low_agreement_alone_fails(trained, tiny_images, exported):
+    model, _ = trained
+    data = exported["float32"][0].path.read_bytes()
+    other = keras.models.clone_model(model)
+    with pytest.raises(ExportVerificationError, match=r"top-1 agreement is \d+\.\d%") as info:
+        _tflite._verify(
+            other, data, tiny_images[2], mode="float32", tolerance=np.inf, min_top1_agreement=1.0
+        )
+    assert info.value.top1_agreement < 1.0
+
+
+@pytest.fixture
+def no_conversion(monkeypatch):
+    """Fail the test if a conversion starts: argument errors come first."""
+
+    def convert(*args, **kwargs):
+        raise AssertionError("conversion started before the arguments were checked")
+
+    monkeypatch.setattr(_tflite, "_convert", convert)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        (
+            {"mode": "int4"},
+            ValueError,
+            r"Received: mode='int4'; expected one of 'float32', 'dynamic', 'float16', 'int8'\.",
+        ),
+        (
+            {"mode": "int8"},
+            ValueError,
+            r"Received: representative_data=None with mode='int8'; expected an array",
+        ),
+        (
+            {
+                "mode": "int8",
+                "representative_data": np.zeros((4, 8, 8, 1), "float32"),
+                "num_calibration_samples": 0,
+            },
+            ValueError,
+            r"Received: num_calibration_samples=0; expected an integer >= 1\.",
+        ),
+        ({"tolerance": -0.1}, ValueError, r"Received: tolerance=-0\.1; expected a number >= 0"),
+        ({"tolerance": float("nan")}, ValueError, r"Received: tolerance=nan"),
+        (
+            {"min_top1_agreement": 1.5},
+            ValueError,
+            r"Received: min_top1_agreement=1\.5; expected a number in \[0, 1\.0\]\.",
+        ),
+        (
+            {"representative_data": np.zeros((4, 8, 8), "float32")},
+            ValueError,
+            r"Received: representative_data with shape \(4, 8, 8\); expected .*\(n, 8, 8, 1\)",
+        ),
+        (
+            {"verify_data": np.zeros((0, 8, 8, 1), "float32")},
+            ValueError,
+            r"Received: verify_data with shape \(0, 8, 8, 1\); expected at least one sample",
+        ),
+    ],
+)
+def test_argument_errors(trained, tmp_path, no_conversion, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        export_tflite(trained[0], tmp_path / "m.tflite", **kwargs)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_model_must_be_a_keras_model(tmp_path, no_conversion):
+    with pytest.raises(TypeError, match=r"Received: model of type str; expected a tf_keras Model"):
+        export_tflite("model.h5", tmp_path / "m.tflite")
+
+
+def test_two_output_model_cannot_be_verified(tiny_images, tmp_path, no_conversion):
+    inputs = keras.Input((8, 8, 1))
+    flat = LAYERS.Flatten()(inputs)
+    model = keras.Model(inputs, [LAYERS.Dense(3)(flat), LAYERS.Dense(2)(flat)])
+    with pytest.raises(ValueError, match=r"with 2 outputs; export verification expects"):
+        export_tflite(model, tmp_path / "m.tflite", verify_data=tiny_images[2])

@@ -1,0 +1,198 @@
+"""TFLiteRunner and measure_tflite: LiteRT outputs, metrics, argument errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from keras_autoopt._backend import keras
+from keras_autoopt.export import export_tflite
+from keras_autoopt.measure import (
+    MIN_LATENCY_RUNS,
+    TFLiteMetrics,
+    TFLiteRunner,
+    measure_tflite,
+    top1_labels,
+)
+from keras_autoopt.measure._litert import _dequantize, _quantize
+
+
+@pytest.fixture(scope="module")
+def _cache():
+    # `tiny_images` is function-scoped, so a module-scoped fixture cannot use
+    # it; `files` fills this cache on first use.
+    return {}
+
+
+@pytest.fixture
+def files(tiny_images, tmp_path_factory, _cache):
+    """A small trained classifier and its float32 and int8 files."""
+    if not _cache:
+        x_train, y_train, _, _ = tiny_images
+        model = keras.Sequential(
+            [
+                keras.layers.Input((8, 8, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+        model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
+        folder = tmp_path_factory.mktemp("measure")
+        _cache["model"] = model
+        for mode in ("float32", "int8"):
+            _cache[mode] = export_tflite(
+                model, folder / f"{mode}.tflite", mode, representative_data=x_train
+            ).path
+    return _cache
+
+
+def test_runner_from_path_and_bytes_agree_with_keras(files, tiny_images):
+    x_test = tiny_images[2]
+    expected = files["model"].predict(x_test, verbose=0)
+    from_path = TFLiteRunner(files["float32"]).predict(x_test)
+    from_bytes = TFLiteRunner(files["float32"].read_bytes()).predict(x_test)
+    assert from_path.dtype == np.float32
+    assert from_path.shape == expected.shape == (30, 3)
+    np.testing.assert_array_equal(from_path, from_bytes)
+    np.testing.assert_allclose(from_path, expected, atol=1e-5)
+
+
+def test_runner_batches_match_single_samples(files, tiny_images):
+    x_test = tiny_images[2]
+    runner = TFLiteRunner(files["float32"])
+    single = runner.predict(x_test)
+    np.testing.assert_allclose(runner.predict(x_test, batch_size=7), single, atol=1e-6)
+    # Back to one sample after a resize.
+    np.testing.assert_allclose(runner.predict(x_test[:1]), single[:1], atol=1e-6)
+    assert runner.predict(x_test[:0]).shape == (0, 3)
+
+
+def test_runner_quantizes_int8_inputs_and_dequantizes_outputs(files, tiny_images):
+    x_test = tiny_images[2]
+    runner = TFLiteRunner(files["int8"])
+    assert runner.input_details[0]["dtype"] == np.int8
+    out = runner.predict(x_test)
+    assert out.dtype == np.float32
+    assert np.all((out >= 0.0) & (out <= 1.0))
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=0.05)
+    np.testing.assert_allclose(out, files["model"].predict(x_test, verbose=0), atol=0.15)
+
+
+def test_quantize_rounds_clips_and_round_trips():
+    detail = {"dtype": np.int8, "quantization": (0.5, -10)}
+    q = _quantize(np.array([0.0, 1.0, 1.2, 1000.0, -1000.0]), detail)
+    np.testing.assert_array_equal(q, np.array([-10, -8, -8, 127, -128], dtype=np.int8))
+    np.testing.assert_allclose(_dequantize(q, detail), [0.0, 1.0, 1.0, 68.5, -59.0])
+    float_detail = {"dtype": np.float32, "quantization": (0.0, 0)}
+    assert _quantize(np.array([1.5]), float_detail).dtype == np.float32
+
+
+def test_top1_labels():
+    np.testing.assert_array_equal(top1_labels(np.array([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])), [1, 0])
+    np.testing.assert_array_equal(top1_labels(np.array([[0.2], [0.9]])), [0, 1])
+    np.testing.assert_array_equal(top1_labels(np.array([0.2, 0.9])), [0, 1])
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_measure_tflite(files, tiny_images, mode):
+    _, _, x_test, y_test = tiny_images
+    path = files[mode]
+    metrics = measure_tflite(path, x_test, y_test, latency_runs=60, warmup_runs=2)
+    assert isinstance(metrics, TFLiteMetrics)
+    data = path.read_bytes()
+    assert metrics.size_bytes == len(data)
+    assert metrics.gzip_bytes == len(gzip.compress(data, compresslevel=9, mtime=0))
+    assert metrics.gzip_bytes <= metrics.size_bytes + 64
+    expected = np.mean(TFLiteRunner(path).predict(x_test).argmax(axis=1) == y_test)
+    assert metrics.accuracy == pytest.approx(expected)
+    keras_accuracy = np.mean(files["model"].predict(x_test, verbose=0).argmax(axis=1) == y_test)
+    assert abs(metrics.accuracy - keras_accuracy) <= 0.07
+    assert metrics.latency_us_median > 0
+    assert metrics.latency_runs == 60
+    record = json.loads(json.dumps(metrics.to_dict()))
+    assert set(record) == {
+        "size_bytes",
+        "gzip_bytes",
+        "accuracy",
+        "latency_us_median",
+        "latency_runs",
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        metrics.accuracy = 1.0
+
+
+def test_measure_defaults(files, tiny_images):
+    _, _, x_test, y_test = tiny_images
+    metrics = measure_tflite(files["float32"], x_test, y_test)
+    assert metrics.latency_runs == 100 >= MIN_LATENCY_RUNS
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"latency_runs": 10}, r"Received: latency_runs=10; expected an integer >= 50\."),
+        ({"latency_runs": 60.0}, r"Received: latency_runs=60\.0; expected an integer >= 50\."),
+        ({"warmup_runs": -1}, r"Received: warmup_runs=-1; expected an integer >= 0\."),
+        ({"num_threads": 0}, r"Received: num_threads=0; expected an integer >= 1\."),
+        ({"num_threads": True}, r"Received: num_threads=True; expected an integer >= 1\."),
+    ],
+)
+def test_measure_argument_errors(files, tiny_images, kwargs, match):
+    _, _, x_test, y_test = tiny_images
+    with pytest.raises(ValueError, match=match):
+        measure_tflite(files["float32"], x_test, y_test, **kwargs)
+
+
+def test_measure_missing_file(tmp_path, tiny_images):
+    _, _, x_test, y_test = tiny_images
+    missing = tmp_path / "nope.tflite"
+    with pytest.raises(FileNotFoundError, match=r"Received: path='.*nope\.tflite'; expected"):
+        measure_tflite(missing, x_test, y_test)
+
+
+@pytest.mark.parametrize(
+    ("x_slice", "y_transform", "match"),
+    [
+        (
+            slice(None),
+            lambda y: y[:-1],
+            r"Received: x_test with 30 samples and y_test with 29 labels; expected the same",
+        ),
+        (
+            slice(None),
+            lambda y: np.eye(3)[y],
+            r"Received: y_test with shape \(30, 3\) .*expected integer class labels",
+        ),
+        (
+            slice(0, 0),
+            lambda y: y[:0],
+            r"Received: x_test with shape \(0, 8, 8, 1\); expected at least one sample",
+        ),
+    ],
+)
+def test_measure_test_set_errors(files, tiny_images, x_slice, y_transform, match):
+    _, _, x_test, y_test = tiny_images
+    with pytest.raises(ValueError, match=match):
+        measure_tflite(files["float32"], x_test[x_slice], y_transform(y_test))
+
+
+def test_measure_wrong_input_shape(files, tiny_images):
+    _, _, x_test, y_test = tiny_images
+    with pytest.raises(ValueError, match=r"Received: x with shape \(30, 8, 8\); expected shape"):
+        measure_tflite(files["float32"], x_test[..., 0], y_test)
+
+
+def test_runner_argument_errors(tmp_path, files):
+    with pytest.raises(FileNotFoundError, match=r"Received: model='.*missing\.tflite'"):
+        TFLiteRunner(tmp_path / "missing.tflite")
+    with pytest.raises(TypeError, match=r"Received: model of type int; expected a path"):
+        TFLiteRunner(3)
+    with pytest.raises(ValueError, match=r"Received: num_threads=0; expected an integer >= 1"):
+        TFLiteRunner(files["float32"], num_threads=0)
+    with pytest.raises(ValueError, match=r"Received: batch_size=0; expected an integer >= 1"):
+        TFLiteRunner(files["float32"]).predict(np.zeros((2, 8, 8, 1)), batch_size=0)

@@ -1,0 +1,92 @@
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from keras_autoopt.cli import main
+
+
+def _run_main(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tuner: random\ntrials: [1, 2\n", r"bad.yaml, line 3, column 1: malformed YAML"),
+        ("tuner: random\ntrails: 5\n", r"bad.yaml, line 2: unknown key 'trails'"),
+        ("trials: ten\n", r"bad.yaml, line 1: Received: trials='ten'; Input should be a valid"),
+    ],
+)
+def test_run_with_a_bad_config_exits_2_without_traceback(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, out, err = _run_main(capsys, "run", "--config", str(path), "--output",
+                               str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith("keras-autoopt: error: ")
+    assert re.search(message, err), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_with_a_missing_config_exits_2(tmp_path, capsys):
+    code, _, err = _run_main(capsys, "run", "--config", str(tmp_path / "missing.yaml"))
+    assert code == 2
+    assert "Received: config=" in err and "expected an existing YAML file" in err
+
+
+def test_run_with_missing_data_exits_2(tmp_path, capsys):
+    path = tmp_path / "run.yaml"
+    path.write_text("dataset: nowhere/data.npz\n")
+    code, _, err = _run_main(capsys, "run", "--config", str(path))
+    assert code == 2
+    assert "data.npz" in err and "Traceback" not in err
+
+
+def test_demo_rejects_zero_trials(capsys):
+    code, _, err = _run_main(capsys, "demo", "--trials", "0")
+    assert code == 2
+    assert "Received: --trials=0; expected a positive integer" in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["run", "--help"]])
+def test_help(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: keras-autoopt" in out
+    if argv[0] == "run":
+        assert "--config" in out and "--overwrite" in out
+
+
+def test_run_a_user_config_end_to_end(tmp_path, capsys):
+    path = tmp_path / "mine.yaml"
+    path.write_text("dataset: digits\nhypermodel: dense\ntrials: 1\nepochs: 2\n"
+                    "export_modes: [float32]\n")
+    code, out, _ = _run_main(capsys, "run", "--config", str(path), "--output",
+                             str(tmp_path / "out"))
+    assert code == 0
+    assert "[trial 1/1]" in out and "best_float32" in out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["search"]["hypermodel"] == "dense"
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    """The demo as a user runs it: the console script, digits, >= 97 % under LiteRT."""
+    script = os.path.join(os.path.dirname(sys.executable), "keras-autoopt")
+    result = subprocess.run([script, "demo", "--output", str(tmp_path / "demo")],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert report["search"]["trials"] == 12
+    best = max(model["accuracy"] for model in report["models"])
+    assert best >= 0.97, report["models"]
+    assert "[trial 12/12]" in result.stdout

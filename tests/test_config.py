@@ -1,0 +1,104 @@
+import pytest
+
+from keras_autoopt.config import ConfigError, PipelineConfig, load_config, make_config
+
+
+def _write(tmp_path, text, name="run.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_full_config_loads(tmp_path):
+    path = _write(tmp_path, """
+dataset: {source: digits, val_fraction: 0.2, test_fraction: 0.1}
+hypermodel: dense
+tuner: bayesian
+trials: 4
+epochs: [2, 6]
+export_modes: [float32, int8]
+seed: 3
+refit: false
+""")
+    config = load_config(path)
+    assert config.dataset.source == "digits"
+    assert config.dataset.val_fraction == 0.2
+    assert (config.hypermodel, config.tuner, config.trials) == ("dense", "bayesian", 4)
+    assert config.epochs == (2, 6)
+    assert config.export_modes == ("float32", "int8")
+    assert config.seed == 3 and config.refit is False
+
+
+def test_defaults_and_shorthands(tmp_path):
+    config = load_config(_write(tmp_path, "dataset: digits\nepochs: 5\n"))
+    assert config.epochs == (5, 5)
+    assert config.dataset.source == "digits"
+    assert config.export_modes == ("float32", "dynamic", "float16", "int8")
+    assert load_config(_write(tmp_path, "", "empty.yaml")) == PipelineConfig()
+
+
+def test_relative_dataset_path_is_resolved_against_the_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "d.npz").write_bytes(b"")
+    config = load_config(_write(tmp_path, "dataset: data/d.npz\n"))
+    assert config.dataset.source == str((tmp_path / "data" / "d.npz").resolve())
+
+
+def test_config_round_trips_through_json():
+    config = PipelineConfig(trials=3, epochs=(1, 2), export_modes=("int8",))
+    assert PipelineConfig.model_validate_json(config.model_dump_json()) == config
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    path = _write(tmp_path, "tuner: random\ntrials: [1, 2\nseed: 0\n")
+    with pytest.raises(ConfigError, match=r"run.yaml, line 3, column 5: malformed YAML"):
+        load_config(path)
+
+
+def test_unknown_key_is_named_with_its_line(tmp_path):
+    path = _write(tmp_path, "tuner: random\ntrails: 5\n")
+    with pytest.raises(ConfigError,
+                       match=r"run.yaml, line 2: unknown key 'trails' \(Received: trails=5\)"):
+        load_config(path)
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    path = _write(tmp_path, "trials: ten\n")
+    with pytest.raises(ConfigError, match=r"line 1: Received: trials='ten'; Input should be a "
+                                          r"valid integer"):
+        load_config(path)
+
+
+def test_nested_wrong_value_names_the_nested_key(tmp_path):
+    path = _write(tmp_path, "dataset:\n  source: digits\n  val_fraction: 1.5\n")
+    with pytest.raises(ConfigError, match=r"line 3: Received: dataset.val_fraction=1.5; "
+                                          r"Input should be less than 1"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tuner: annealing\n", r"Received: tuner='annealing'; expected one of \('random'"),
+        ("hypermodel: resnet\n", r"Received: hypermodel='resnet'; expected one of"),
+        ("epochs: [5, 2]\n", r"Received: epochs=\[5, 2\]; expected 1 <= low <= high"),
+        ("export_modes: [int4]\n", r"expected modes among \('float32'.*got 'int4'"),
+        ("export_modes: [int8, int8]\n", r"expected each export mode once"),
+        ("trials: 0\n", r"Received: trials=0; Input should be greater than or equal to 1"),
+        ("- a\n- b\n", r"Received: a list at the top level; expected a mapping"),
+    ],
+)
+def test_bad_values(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"Received: config='.*nope.yaml'; expected an "
+                                          r"existing YAML file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_make_config_names_bad_keyword():
+    with pytest.raises(ConfigError, match=r"arguments: unknown key 'trial'"):
+        make_config(trial=3)

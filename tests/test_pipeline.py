@@ -1,0 +1,150 @@
+import json
+
+import numpy as np
+import pytest
+
+from keras_autoopt.config import ConfigError
+from keras_autoopt.data import DatasetError, from_arrays, load_dataset
+from keras_autoopt.pipeline import run_pipeline
+from keras_autoopt.search import ConvNetHyperModel, OptimizerSpace
+
+SMALL = {"trials": 2, "epochs": 2, "seed": 0}
+
+
+def _small_hypermodel(dataset):
+    return ConvNetHyperModel(
+        dataset.input_shape, dataset.num_classes, blocks=(1, 1), filters=(8,),
+        kernel_sizes=(3,), head_layers=(0, 0),
+        optimizer_space=OptimizerSpace(optimizers=("adam",), learning_rate=(3e-3, 1e-2),
+                                       epochs=(2, 2), batch_sizes=(64,)),
+    )
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def small_run(digits, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    import io
+    stream = io.StringIO()
+    result = run_pipeline(digits, out, hypermodel=_small_hypermodel(digits), stream=stream,
+                          **SMALL)
+    return result, stream.getvalue()
+
+
+def test_run_writes_every_artifact(small_run):
+    result, _ = small_run
+    out = result.output_dir
+    for name in ("report.json", "report.md", "config.json", "models/best.keras",
+                 "trials_accuracy_vs_params.png", "models_accuracy_vs_gzip.png"):
+        assert (out / name).is_file(), name
+    for mode in ("float32", "dynamic", "float16", "int8"):
+        assert (out / "models" / f"best_{mode}.tflite").stat().st_size > 1000
+
+
+def test_report_schema_and_numbers(small_run, digits):
+    result, _ = small_run
+    report = json.loads((result.output_dir / "report.json").read_text())
+    assert report["dataset"]["name"] == "digits"
+    assert (report["dataset"]["n_train"], report["dataset"]["n_val"],
+            report["dataset"]["n_test"]) == (1257, 270, 270)
+    search = report["search"]
+    assert search["tuner"] == "random" and search["trials"] == 2
+    assert search["wall_time_s"] > 0 and search["refit"] is True
+    assert set(search["best_hyperparameters"]) >= {"optimizer", "learning_rate", "conv_blocks"}
+    assert [t["status"] for t in report["trials"]] == ["COMPLETED", "COMPLETED"]
+    assert all(t["params"] > 0 for t in report["trials"])
+    models = {m["mode"]: m for m in report["models"]}
+    assert list(models) == ["float32", "dynamic", "float16", "int8"]
+    for model in models.values():
+        assert set(model) >= {"name", "mode", "path", "size_bytes", "gzip_bytes", "accuracy",
+                              "latency_us_median", "params"}
+        assert (result.output_dir / model["path"]).is_file()
+        assert 0.8 < model["accuracy"] <= 1.0
+        assert model["latency_us_median"] > 0
+        assert model["params"] == result.best_model.count_params()
+    assert models["dynamic"]["size_bytes"] < models["float16"]["size_bytes"] \
+        < models["float32"]["size_bytes"]
+    assert report["environment"]["tensorflow"].startswith("2.21")
+
+
+def test_progress_lines_and_final_table(small_run):
+    _, text = small_run
+    assert "digits (1257 train / 270 val / 270 test)" in text
+    assert "[trial 1/2] val_accuracy=" in text and "[trial 2/2] val_accuracy=" in text
+    assert "best_int8" in text and "Report:" in text
+
+
+def test_same_folder_resumes_without_rerunning(small_run, digits):
+    result, _ = small_run
+    import io
+    stream = io.StringIO()
+    again = run_pipeline(digits, result.output_dir, hypermodel=_small_hypermodel(digits),
+                         stream=stream, **SMALL)
+    assert again.report["search"]["resumed"] is True
+    assert again.report["search"]["trials_run_now"] == 0
+    assert "resuming with 2 completed" in stream.getvalue()
+    assert "[trial" not in stream.getvalue()
+
+
+def test_other_config_in_same_folder_is_refused(small_run, digits):
+    result, _ = small_run
+    with pytest.raises(ConfigError, match=r"holding a run with another configuration "
+                                          r"\(differs in: trials\).*--overwrite"):
+        run_pipeline(digits, result.output_dir, trials=3, epochs=2)
+
+
+class _Interrupt(BaseException):
+    pass
+
+
+class _StopsAtThirdFit(ConvNetHyperModel):
+    calls = 0
+
+    def fit(self, hp, model, *args, **kwargs):
+        type(self).calls += 1
+        if type(self).calls == 3:
+            raise _Interrupt
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def test_interrupted_search_resumes_and_overwrite_starts_over(digits, tmp_path):
+    base = _small_hypermodel(digits)
+    stopping = _StopsAtThirdFit.from_config(base.get_config())
+    with pytest.raises(_Interrupt):
+        run_pipeline(digits, tmp_path, hypermodel=stopping, trials=3, epochs=2)
+    result = run_pipeline(digits, tmp_path, hypermodel=_small_hypermodel(digits),
+                          trials=3, epochs=2)
+    search = result.report["search"]
+    assert search["resumed"] is True and search["trials"] == 3
+    assert search["trials_run_now"] == 1
+    fresh = run_pipeline(digits, tmp_path, hypermodel=_small_hypermodel(digits),
+                         trials=1, epochs=2, export_modes=["float32"], overwrite=True)
+    assert fresh.report["search"]["resumed"] is False
+    assert fresh.report["search"]["trials"] == 1
+    assert not (tmp_path / "models" / "best_int8.tflite").exists()
+
+
+def test_user_numpy_data_and_dense_hypermodel(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
+    dataset = from_arrays(x, y, name="mine")
+    result = run_pipeline(dataset, tmp_path, hypermodel="dense", trials=1, epochs=3,
+                          export_modes=["float32", "dynamic"])
+    assert result.report["search"]["hypermodel"] == "dense"
+    assert result.report["dataset"]["name"] == "mine"
+    assert [m["mode"] for m in result.report["models"]] == ["float32", "dynamic"]
+
+
+def test_bad_arguments_fail_before_work(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown key 'trails'"):
+        run_pipeline("digits", tmp_path / "a", trails=3)
+    with pytest.raises(ConfigError, match=r"Received: hypermodel=42; expected a keras_tuner"):
+        run_pipeline("digits", tmp_path / "b", hypermodel=42)
+    with pytest.raises(DatasetError):
+        run_pipeline("no-such-dataset", tmp_path / "c")
+    assert not any(tmp_path.iterdir())
