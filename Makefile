@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/demo.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
