@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from keras_autoopt._backend import keras, tf
+from keras_autoopt._checks import check_positive_int
 from keras_autoopt._io import atomic_write_bytes
-from keras_autoopt.measure._litert import TFLiteRunner, check_positive_int, top1_labels
+from keras_autoopt.measure._litert import TFLiteRunner, top1_labels
 
 __all__ = [
     "DEFAULT_MIN_TOP1_AGREEMENT",

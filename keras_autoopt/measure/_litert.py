@@ -15,27 +15,9 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-__all__ = ["TFLiteRunner", "check_positive_int", "top1_labels"]
+from keras_autoopt._checks import check_positive_int
 
-
-def check_positive_int(name: str, value: object, minimum: int = 1) -> int:
-    """Check that ``value`` is an integer (not a bool) of at least ``minimum``.
-
-    Args:
-        name: The argument's name, for the error message.
-        value: The value received.
-        minimum: The smallest value accepted.
-
-    Returns:
-        ``value`` as a Python ``int``.
-
-    Raises:
-        ValueError: If ``value`` is not an integer or is below ``minimum``.
-
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"Received: {name}={value!r}; expected an integer >= {minimum}.")
-    return int(value)
+__all__ = ["TFLiteRunner", "top1_labels"]
 
 
 def top1_labels(outputs: np.ndarray) -> np.ndarray:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_autoopt.measure._litert import TFLiteRunner, check_positive_int, top1_labels
+from keras_autoopt._checks import check_positive_int
+from keras_autoopt.measure._litert import TFLiteRunner, top1_labels
 
 __all__ = ["MIN_LATENCY_RUNS", "TFLiteMetrics", "measure_tflite"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt.search._checks import check_positive_int
+from keras_autoopt._checks import check_positive_int
 from keras_autoopt.search._optimizers import OptimizerSpace
 
 ACTIVATIONS = ("relu", "relu6", "swish", "elu")

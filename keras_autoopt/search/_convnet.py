@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
-from keras_autoopt.search._checks import (
+from keras_autoopt._checks import (
     check_choices,
     check_float_range,
+    check_int_choices,
     check_int_range,
-    check_positive_int,
 )
+from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
 from keras_autoopt.search._optimizers import OptimizerSpace
 
 POOLINGS = ("max", "avg")
@@ -82,19 +82,14 @@ class ConvNetHyperModel(ClassifierHyperModel):
                 "for flat features."
             )
         self.blocks = check_int_range("blocks", blocks, minimum=1)
-        self.filters = check_choices("filters", filters, kind=int)
-        self.kernel_sizes = check_choices("kernel_sizes", kernel_sizes, kind=int)
-        for name_, values in (("filters", self.filters), ("kernel_sizes", self.kernel_sizes)):
-            for value in values:
-                check_positive_int(name_, value)
+        self.filters = check_int_choices("filters", filters)
+        self.kernel_sizes = check_int_choices("kernel_sizes", kernel_sizes)
         self.poolings = check_choices("poolings", poolings, allowed=POOLINGS)
         self.batch_norm = check_choices("batch_norm", batch_norm, allowed=(False, True))
         self.dropout = check_float_range("dropout", dropout, low=0.0, high=0.9)
         self.activations = check_choices("activations", activations, allowed=ACTIVATIONS)
         self.head_layers = check_int_range("head_layers", head_layers, minimum=0)
-        self.head_units = check_choices("head_units", head_units, kind=int)
-        for value in self.head_units:
-            check_positive_int("head_units", value)
+        self.head_units = check_int_choices("head_units", head_units)
         self.head_dropout = check_float_range("head_dropout", head_dropout, low=0.0, high=0.9)
 
     def build_body(self, hp, inputs):

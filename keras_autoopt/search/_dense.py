@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from keras_autoopt._backend import keras
-from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
-from keras_autoopt.search._checks import (
+from keras_autoopt._checks import (
     check_choices,
     check_float_range,
+    check_int_choices,
     check_int_range,
-    check_positive_int,
 )
+from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
 from keras_autoopt.search._optimizers import OptimizerSpace
 
 
@@ -56,9 +56,7 @@ class DenseHyperModel(ClassifierHyperModel):
             input_shape, num_classes, optimizer_space=optimizer_space, name=name
         )
         self.layers = check_int_range("layers", layers, minimum=1)
-        self.units = check_choices("units", units, kind=int)
-        for value in self.units:
-            check_positive_int("units", value)
+        self.units = check_int_choices("units", units)
         self.activations = check_choices("activations", activations, allowed=ACTIVATIONS)
         self.batch_norm = check_choices("batch_norm", batch_norm, allowed=(False, True))
         self.dropout = check_float_range("dropout", dropout, low=0.0, high=0.9)

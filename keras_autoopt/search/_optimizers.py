@@ -26,9 +26,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from keras_autoopt._backend import keras
-from keras_autoopt.search._checks import (
+from keras_autoopt._checks import (
     check_choices,
     check_float_range,
+    check_int_choices,
     check_int_range,
     check_positive_int,
 )
@@ -141,9 +142,7 @@ class OptimizerSpace:
                 raise ValueError(f"Received: {name}={value!r}; expected a positive number.")
         self.clipnorm = float(clipnorm)
         self.clipvalue = float(clipvalue)
-        self.batch_sizes = check_choices("batch_sizes", batch_sizes, kind=int)
-        for size in self.batch_sizes:
-            check_positive_int("batch_sizes", size)
+        self.batch_sizes = check_int_choices("batch_sizes", batch_sizes)
         self.epochs = check_int_range("epochs", epochs, minimum=1)
         self.epochs_step = check_positive_int("epochs_step", epochs_step)
 

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from keras_autoopt._backend import kt
-from keras_autoopt.search._checks import check_positive_int
+from keras_autoopt._checks import check_positive_int
 from keras_autoopt.search._progress import TrialLogger
 
 

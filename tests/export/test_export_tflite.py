@@ -250,7 +250,7 @@ def no_conversion(monkeypatch):
                 "num_calibration_samples": 0,
             },
             ValueError,
-            r"Received: num_calibration_samples=0; expected an integer >= 1\.",
+            r"Received: num_calibration_samples=0; expected a positive integer\.",
         ),
         ({"tolerance": -0.1}, ValueError, r"Received: tolerance=-0\.1; expected a number >= 0"),
         ({"tolerance": float("nan")}, ValueError, r"Received: tolerance=nan"),

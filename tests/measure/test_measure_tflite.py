@@ -138,8 +138,8 @@ def test_measure_defaults(files, tiny_images):
         ({"latency_runs": 10}, r"Received: latency_runs=10; expected an integer >= 50\."),
         ({"latency_runs": 60.0}, r"Received: latency_runs=60\.0; expected an integer >= 50\."),
         ({"warmup_runs": -1}, r"Received: warmup_runs=-1; expected an integer >= 0\."),
-        ({"num_threads": 0}, r"Received: num_threads=0; expected an integer >= 1\."),
-        ({"num_threads": True}, r"Received: num_threads=True; expected an integer >= 1\."),
+        ({"num_threads": 0}, r"Received: num_threads=0; expected a positive integer\."),
+        ({"num_threads": True}, r"Received: num_threads=True; expected a positive integer\."),
     ],
 )
 def test_measure_argument_errors(files, tiny_images, kwargs, match):
@@ -192,7 +192,7 @@ def test_runner_argument_errors(tmp_path, files):
         TFLiteRunner(tmp_path / "missing.tflite")
     with pytest.raises(TypeError, match=r"Received: model of type int; expected a path"):
         TFLiteRunner(3)
-    with pytest.raises(ValueError, match=r"Received: num_threads=0; expected an integer >= 1"):
+    with pytest.raises(ValueError, match=r"Received: num_threads=0; expected a positive integer"):
         TFLiteRunner(files["float32"], num_threads=0)
-    with pytest.raises(ValueError, match=r"Received: batch_size=0; expected an integer >= 1"):
+    with pytest.raises(ValueError, match=r"Received: batch_size=0; expected a positive integer"):
         TFLiteRunner(files["float32"]).predict(np.zeros((2, 8, 8, 1)), batch_size=0)

@@ -1,4 +1,4 @@
-"""Argument checks shared by the search space classes.
+"""Argument checks shared by the package.
 
 Each check raises a ``ValueError`` that names the argument, the value
 received and what was expected.
@@ -10,24 +10,47 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 
-def check_positive_int(name: str, value: Any) -> int:
-    """Return ``value`` if it is a positive integer, else raise.
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= ``minimum``, else raise.
+
+    Args:
+        name: Argument name used in the message.
+        value: The value received.
+        minimum: The smallest value accepted.
+
+    Returns:
+        The value as a Python ``int``.
+
+    Raises:
+        ValueError: If ``value`` is not an integer (bools are rejected; NumPy
+            integers are accepted) or is below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        expected = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"Received: {name}={value!r}; expected {expected}.")
+    return int(value)
+
+
+def check_int_choices(name: str, value: Any) -> tuple[int, ...]:
+    """Return ``value`` as a non-empty tuple of unique positive integers.
 
     Args:
         name: Argument name used in the message.
         value: The value received.
 
     Returns:
-        The value.
+        The choices as a tuple.
 
     Raises:
-        ValueError: If ``value`` is not an int > 0 (bools are rejected).
-
+        ValueError: If a choice is not a positive integer, or as `check_choices`.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Received: {name}={value!r}; expected a positive integer.")
-    return value
+    choices = check_choices(name, value, kind=int)
+    for choice in choices:
+        check_positive_int(name, choice)
+    return choices
 
 
 def check_int_range(name: str, value: Any, *, minimum: int = 0) -> tuple[int, int]:
