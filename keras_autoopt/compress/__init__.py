@@ -1,0 +1,43 @@
+"""Compression: TF-MOT pruning, clustering, QAT and TFLite PTQ as plug-in steps."""
+
+from keras_autoopt.compress._callbacks import SPARSITY_TOLERANCE, CompressionLogger, check_target
+from keras_autoopt.compress._clustering import ClusteringStep
+from keras_autoopt.compress._hypermodel import CompressionHyperModel
+from keras_autoopt.compress._plan import STEP_TYPES, CompressionPlan, Stage
+from keras_autoopt.compress._precision import MIXED_POLICIES, train_mixed_precision, with_policy
+from keras_autoopt.compress._pruning import PruningStep
+from keras_autoopt.compress._qat import QATStep, resolve_scheme
+from keras_autoopt.compress._stats import kernel_stats, overall_sparsity
+from keras_autoopt.compress._steps import (
+    CENTROID_INITS,
+    QAT_SCHEMES,
+    SCHEDULES,
+    CompressionStep,
+    UnsupportedLayerError,
+    clone_with_weights,
+)
+
+__all__ = [
+    "CENTROID_INITS",
+    "MIXED_POLICIES",
+    "QAT_SCHEMES",
+    "SCHEDULES",
+    "SPARSITY_TOLERANCE",
+    "STEP_TYPES",
+    "ClusteringStep",
+    "CompressionHyperModel",
+    "CompressionLogger",
+    "CompressionPlan",
+    "CompressionStep",
+    "PruningStep",
+    "QATStep",
+    "Stage",
+    "UnsupportedLayerError",
+    "check_target",
+    "clone_with_weights",
+    "kernel_stats",
+    "overall_sparsity",
+    "resolve_scheme",
+    "train_mixed_precision",
+    "with_policy",
+]
