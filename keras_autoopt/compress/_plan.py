@@ -225,11 +225,32 @@ class CompressionPlan:
         Returns:
             The measured stages, in order.
         """
+        keras.utils.set_random_seed(seed)
+        stages = self.baseline(model, dataset, output_dir)
+        current = stages[0].model
+        for index, step in enumerate(self.steps):
+            stage = self.run_step(current, step, dataset, output_dir,
+                                  earlier_kinds=[s.kind for s in self.steps[:index]],
+                                  verbose=verbose)
+            stages.append(stage)
+            current = stage.model
+        return stages
+
+    def baseline(self, model: keras.Model, dataset, output_dir: str | Path) -> list[Stage]:
+        """Measure ``model`` as ``float32`` and, unless float32, as ``ptq_<export_mode>``.
+
+        Args:
+            model: The trained float model (not modified).
+            dataset: A ``keras_autoopt.data.Dataset``.
+            output_dir: Folder for the ``.tflite`` files.
+
+        Returns:
+            One or two stages; their ``model`` is a compiled private copy.
+        """
         from keras_autoopt.compress._steps import clone_with_weights
 
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        keras.utils.set_random_seed(seed)
         current = clone_with_weights(model)
         self._compile(current, None)
         started = time.perf_counter()
@@ -238,35 +259,59 @@ class CompressionPlan:
             started = time.perf_counter()
             stages.append(self._measure(f"ptq_{self.export_mode}", current, self.export_mode,
                                         dataset, output_dir, started))
-        steps_per_epoch = -(-len(dataset.x_train) // self.batch_size)
-        for index, step in enumerate(self.steps):
-            started = time.perf_counter()
-            if isinstance(step, PruningStep):
-                step = step.resolve(steps_per_epoch)
-                self.steps[index] = step
-            wrapped = self.apply(current, index)
-            self._compile(wrapped, step.learning_rate)
-            target = {**step.target(), "unwrapped": _unwrapped(wrapped, step)}
-            logger = CompressionLogger(step.kind, target)
-            history = wrapped.fit(
-                dataset.x_train, dataset.y_train, validation_data=(dataset.x_val, dataset.y_val),
-                epochs=step.epochs, batch_size=self.batch_size, verbose=verbose,
-                callbacks=[*step.callbacks(), logger],
-            ) if step.epochs else None
-            if history is None:
-                logger.set_model(wrapped)
-                logger.on_train_end()
-            stripped = step.strip(wrapped)
-            if stripped is not wrapped:
-                self._compile(stripped, step.learning_rate)
-            mode = "int8" if isinstance(step, QATStep) else self.export_mode
-            stages.append(self._measure(
-                step.kind, stripped, mode, dataset, output_dir, started,
-                target_reached=logger.target_reached, problems=list(logger.problems),
-                history={} if history is None else dict(history.history),
-            ))
-            current = stripped
         return stages
+
+    def run_step(self, model: keras.Model, step: CompressionStep, dataset,
+                 output_dir: str | Path, *, name: str | None = None,
+                 earlier_kinds: Sequence[str] = (), verbose: int = 0) -> Stage:
+        """Wrap, fine-tune, strip, export and measure one step on ``model``.
+
+        Args:
+            model: The float model of the previous stage (not modified).
+            step: The step (a polynomial `PruningStep` without ``end_step`` is
+                resolved to this stage's length).
+            dataset: A ``keras_autoopt.data.Dataset``.
+            output_dir: Folder for the ``.tflite`` file.
+            name: Stage (and file) name; None means the step's kind.
+            earlier_kinds: Kinds of the steps already applied to ``model``
+                (QAT's ``auto`` scheme reads them).
+            verbose: ``model.fit`` verbosity.
+
+        Returns:
+            The measured stage; its ``model`` is the stripped model.
+        """
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        if isinstance(step, PruningStep):
+            step = step.resolve(-(-len(dataset.x_train) // self.batch_size))
+        if isinstance(step, QATStep):
+            wrapped = step.apply(model, earlier_kinds=list(earlier_kinds))
+        else:
+            wrapped = step.apply(model)
+        self._compile(wrapped, step.learning_rate)
+        target = {**step.target(), "unwrapped": _unwrapped(wrapped, step)}
+        logger = CompressionLogger(step.kind, target)
+        history = None
+        if step.epochs:
+            history = wrapped.fit(
+                dataset.x_train, dataset.y_train,
+                validation_data=(dataset.x_val, dataset.y_val), epochs=step.epochs,
+                batch_size=self.batch_size, verbose=verbose,
+                callbacks=[*step.callbacks(), logger],
+            )
+        else:
+            logger.set_model(wrapped)
+            logger.on_train_end()
+        stripped = step.strip(wrapped)
+        if stripped is not wrapped:
+            self._compile(stripped, step.learning_rate)
+        mode = "int8" if isinstance(step, QATStep) else self.export_mode
+        return self._measure(
+            name or step.kind, stripped, mode, dataset, output_dir, started,
+            target_reached=logger.target_reached, problems=list(logger.problems),
+            history={} if history is None else dict(history.history),
+        )
 
     # -- serialization ---------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
