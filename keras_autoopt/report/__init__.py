@@ -1,4 +1,4 @@
-"""The run report: ``report.json``, ``report.md`` and plots, plus the terminal table.
+"""The reports: run report and compression report (JSON, Markdown, plots), terminal tables.
 
 This package only formats data: it never imports TensorFlow or Keras. Plots
 are drawn with Matplotlib's object-oriented API and the Agg canvas, without
@@ -6,13 +6,24 @@ are drawn with Matplotlib's object-oriented API and the Agg canvas, without
 """
 
 from keras_autoopt.report._environment import environment_info
-from keras_autoopt.report._terminal import format_models_table
-from keras_autoopt.report._write import ReportPaths, validate_report, write_report
+from keras_autoopt.report._terminal import format_models_table, format_stages_table
+from keras_autoopt.report._write import (
+    CompressionReportPaths,
+    ReportPaths,
+    validate_compression_report,
+    validate_report,
+    write_compression_report,
+    write_report,
+)
 
 __all__ = [
+    "CompressionReportPaths",
     "ReportPaths",
     "environment_info",
     "format_models_table",
+    "format_stages_table",
+    "validate_compression_report",
     "validate_report",
+    "write_compression_report",
     "write_report",
 ]

@@ -1,4 +1,4 @@
-"""Number and text formatting shared by the Markdown report and the terminal table."""
+"""Number and text formatting shared by the Markdown reports and the terminal tables."""
 
 from __future__ import annotations
 
@@ -57,6 +57,37 @@ def fmt_percent(fraction: Any, digits: int = 2) -> str:
     if is_missing_number(fraction):
         return NOT_AVAILABLE
     return f"{100.0 * float(fraction):.{digits}f}"
+
+
+def fmt_points(delta: Any, digits: int = 2) -> str:
+    """Format a difference of two fractions in percentage points, always signed.
+
+    Args:
+        delta: A difference of fractions (``0.984 - 0.992``), ``None`` or NaN.
+        digits: Decimals to show.
+
+    Returns:
+        For example ``"-0.80"`` or ``"+0.10"``, or ``"n/a"``.
+
+    """
+    if is_missing_number(delta):
+        return NOT_AVAILABLE
+    return f"{100.0 * float(delta):+.{digits}f}"
+
+
+def fmt_ratio(ratio: Any) -> str:
+    """Format a size ratio (how many times smaller) with one decimal and ``×``.
+
+    Args:
+        ratio: A non-negative number, ``None`` or NaN.
+
+    Returns:
+        For example ``"35.2×"``, or ``"n/a"``.
+
+    """
+    if is_missing_number(ratio):
+        return NOT_AVAILABLE
+    return f"{float(ratio):,.1f}×"
 
 
 def fmt_kb(n_bytes: Any) -> str:

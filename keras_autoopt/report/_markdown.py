@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from keras_autoopt.report._compression_markdown import compression_section
 from keras_autoopt.report._format import (
     NOT_AVAILABLE,
     fmt_duration,
@@ -15,6 +16,7 @@ from keras_autoopt.report._format import (
     fmt_percent,
     fmt_value,
 )
+from keras_autoopt.report._md import environment_section, md_link, md_table
 from keras_autoopt.report._summary import (
     FLOAT32_MODE,
     TrialSummary,
@@ -37,35 +39,11 @@ _SEARCH_KEYS = (
 _MESSAGE_CHARS = 200
 
 
-def _cell(value: Any) -> str:
-    """Make ``value`` safe inside a Markdown table cell."""
-    text = str(value).replace("\r", " ").replace("\n", " ").replace("|", "\\|")
-    return text if text.strip() else " "
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str) -> list[str]:
-    """Return the lines of a Markdown table; ``align`` has one ``l``/``r`` per column."""
-    rule = ["---:" if side == "r" else "---" for side in align]
-    lines = ["| " + " | ".join(_cell(text) for text in header) + " |"]
-    lines.append("| " + " | ".join(rule) + " |")
-    lines.extend("| " + " | ".join(_cell(text) for text in row) + " |" for row in rows)
-    return lines
-
-
 def _fmt_score(score: Any) -> str:
     # NaN (a diverged trial) is worth telling apart from "no score".
     if score is not None and math.isnan(float(score)):
         return "NaN"
     return fmt_number(score, 4)
-
-
-def _link_target(path: str) -> str:
-    return f"<{path}>" if any(char in path for char in " ()") else path
-
-
-def _link(text: str, path: str) -> str:
-    text = text.replace("[", "\\[").replace("]", "\\]")
-    return f"[{text}]({_link_target(path)})"
 
 
 def _dataset_section(dataset: Mapping[str, Any]) -> list[str]:
@@ -76,7 +54,7 @@ def _dataset_section(dataset: Mapping[str, Any]) -> list[str]:
         ("test examples", fmt_int(dataset["n_test"])),
     ]
     rows += [(key, fmt_value(value)) for key, value in dataset.items() if key not in _DATASET_KEYS]
-    return ["## Dataset", "", *_table(("field", "value"), rows, "ll")]
+    return ["## Dataset", "", *md_table(("field", "value"), rows, "ll")]
 
 
 def _search_section(search: Mapping[str, Any], summary: TrialSummary) -> list[str]:
@@ -97,7 +75,7 @@ def _search_section(search: Mapping[str, Any], summary: TrialSummary) -> list[st
     lines = [
         "## Search",
         "",
-        *_table(("field", "value"), rows, "ll"),
+        *md_table(("field", "value"), rows, "ll"),
         "",
         "### Best hyperparameters",
         "",
@@ -105,7 +83,7 @@ def _search_section(search: Mapping[str, Any], summary: TrialSummary) -> list[st
     hyperparameters = search["best_hyperparameters"]
     if hyperparameters:
         hp_rows = [(name, fmt_value(value)) for name, value in hyperparameters.items()]
-        lines += _table(("hyperparameter", "value"), hp_rows, "ll")
+        lines += md_table(("hyperparameter", "value"), hp_rows, "ll")
     else:
         lines.append("_None recorded._")
     return lines
@@ -133,7 +111,7 @@ def _trials_section(
                 )
             )
         header = ("trial", "status", f"score ({objective})", "params", "hyperparameters")
-        lines += _table(header, rows, "llrrl")
+        lines += md_table(header, rows, "llrrl")
     lines += ["", f"![{objective} vs parameters of the completed trials]({plot})", ""]
     if summary.plotted:
         notes = [
@@ -183,7 +161,7 @@ def _models_section(models: Sequence[Mapping[str, Any]], plot: str) -> list[str]
     rows = []
     for model in models:
         row = [
-            _link(str(model["name"]), str(model["path"])),
+            md_link(str(model["name"]), str(model["path"])),
             model["mode"],
             fmt_int(model["size_bytes"]),
             fmt_int(model["gzip_bytes"]),
@@ -195,20 +173,12 @@ def _models_section(models: Sequence[Mapping[str, Any]], plot: str) -> list[str]
             ratio = size_ratio(model, reference)
             row.append(fmt_number(ratio, 2) + ("x" if ratio == ratio else ""))
         rows.append(row)
-    lines += _table(header, rows, "llrrrrrr"[: len(header)])
+    lines += md_table(header, rows, "llrrrrrr"[: len(header)])
     lines += [
         "",
         f"![accuracy vs gzip size of the exported models]({plot})",
     ]
     return lines
-
-
-def _environment_section(environment: Mapping[str, Any]) -> list[str]:
-    rows = [
-        (name, version if version is not None else "not installed")
-        for name, version in environment.items()
-    ]
-    return ["## Environment", "", *_table(("package", "version"), rows, "ll")]
 
 
 def render_markdown(
@@ -234,7 +204,7 @@ def render_markdown(
     lines = [
         f"# keras_autoopt report: {dataset['name']}",
         "",
-        f"Machine-readable version: {_link(json_file, json_file)}.",
+        f"Machine-readable version: {md_link(json_file, json_file)}.",
         "",
         *_dataset_section(dataset),
         "",
@@ -249,6 +219,8 @@ def render_markdown(
         "",
         *_models_section(report["models"], plot_files["models_accuracy_vs_gzip"]),
         "",
-        *_environment_section(report["environment"]),
     ]
+    if "compression" in report:
+        lines += [*compression_section(report["compression"]), ""]
+    lines += environment_section(report["environment"])
     return "\n".join(lines) + "\n"

@@ -1,4 +1,8 @@
-"""The two report figures, rendered to PNG bytes without pyplot (no global state)."""
+"""The report figures, rendered to PNG bytes without pyplot (no global state).
+
+Two belong to the run report (trials, exported models), one to the
+compression report (stages).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from keras_autoopt.report._format import fmt_ratio
 from keras_autoopt.report._schema import is_missing_number
 from keras_autoopt.report._summary import TrialSummary
 
@@ -16,11 +21,15 @@ TRIALS_PLOT = "trials_accuracy_vs_params"
 MODELS_PLOT = "models_accuracy_vs_gzip"
 PLOT_NAMES = (TRIALS_PLOT, MODELS_PLOT)
 """The plot names: keys of ``ReportPaths.plots``; the files are ``<name>.png``."""
+COMPRESSION_PLOT = "compression_accuracy_vs_gzip"
+"""The compression report's plot; the file is ``<name>.png``."""
 
 _FIGSIZE = (7.5, 4.8)
 _DPI = 120
 _POINT = "#4c72b0"
 _BEST = "#dd3322"
+_OUTSIDE = "#999999"
+_BUDGET = "#c44e52"
 
 
 def _new_figure() -> tuple[Figure, Any]:
@@ -183,3 +192,88 @@ def render_models_plot(models: Sequence[Mapping[str, Any]]) -> bytes:
 
 def _gzip_key(model: Mapping[str, Any]) -> int:
     return int(model["gzip_bytes"])
+
+
+def render_compression_plot(
+    stages: Sequence[Mapping[str, Any]], accuracy_floor: float, chosen: str | None
+) -> bytes:
+    """Draw each compression stage's accuracy against its gzip size, labelled by stage.
+
+    Each point is labelled with the stage name. Stages within budget are
+    blue, the others grey; the chosen stage is a red star (its gzip ratio in
+    the legend);
+    the accuracy floor (baseline minus the allowed drop) is a dashed
+    horizontal line.
+
+    Args:
+        stages: Validated stage records.
+        accuracy_floor: The lowest accuracy within budget, as a fraction.
+        chosen: The name of the chosen stage, or ``None``.
+
+    Returns:
+        The PNG file's bytes. With no plottable stage, an empty chart saying so.
+
+    """
+    figure, axes = _new_figure()
+    axes.set_xscale("log")
+    axes.set_xlabel("gzip size (bytes, log scale)")
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title("Compression stages: accuracy vs gzip size")
+    points = sorted((stage for stage in stages if _plottable(stage)), key=_gzip_key)
+    if points:
+        floor = 100.0 * accuracy_floor
+        axes.axhline(
+            floor,
+            color=_BUDGET,
+            linestyle="--",
+            linewidth=1.2,
+            zorder=1,
+            label=f"accuracy budget: ≥ {floor:.2f} %",
+        )
+        groups = ((True, _POINT, "within budget"), (False, _OUTSIDE, "outside budget"))
+        for within, color, label in groups:
+            group = [stage for stage in points if bool(stage["within_budget"]) == within]
+            if group:
+                axes.scatter(
+                    [int(stage["gzip_bytes"]) for stage in group],
+                    [100.0 * float(stage["accuracy"]) for stage in group],
+                    s=48,
+                    color=color,
+                    edgecolors="black",
+                    linewidths=0.5,
+                    zorder=3,
+                    label=label,
+                )
+        best = [stage for stage in points if stage["stage"] == chosen]
+        if best:
+            axes.scatter(
+                [int(best[0]["gzip_bytes"])],
+                [100.0 * float(best[0]["accuracy"])],
+                s=240,
+                marker="*",
+                color=_BEST,
+                edgecolors="black",
+                linewidths=0.6,
+                zorder=4,
+                label=f"chosen: {chosen} ({fmt_ratio(best[0]['gzip_ratio'])} smaller gzipped)",
+            )
+        xs = [int(stage["gzip_bytes"]) for stage in points]
+        ys = [100.0 * float(stage["accuracy"]) for stage in points]
+        for index, (stage, x, y) in enumerate(zip(points, xs, ys, strict=True)):
+            dy = 8 if index % 2 == 0 else -14
+            axes.annotate(
+                str(stage["stage"]),
+                (x, y),
+                xytext=(6, dy),
+                textcoords="offset points",
+                fontsize=9,
+                ha="left",
+            )
+        _fit_limits(axes, xs, [*ys, floor], 100.0)
+        axes.legend(loc="best", fontsize=9)
+    else:
+        _empty_note(axes, "no compression stages to plot")
+    left_out = len(stages) - len(points)
+    if left_out:
+        _footnote(axes, [f"{left_out} stage(s) without accuracy or gzip size not shown"])
+    return _to_png(figure)

@@ -1,7 +1,9 @@
-"""Validation of the plain-dict run report, with errors that name the key path.
+"""Validation of the plain-dict reports, with errors that name the key path.
 
-The report is built by the pipeline and read by humans (``report.md``) and by
-programs (``report.json``). Every check here names where the bad value sits
+Two reports are checked here: the run report (``report.json``, built by the
+pipeline) and the compression report (``compression.json``, built by the
+compression pipeline). Both are read by humans (Markdown) and by programs
+(JSON). Every check here names where the bad value sits
 (``report['models'][1]['gzip_bytes']``), the value received and what was
 expected, so that a bug in the code that built the report is found at once.
 """
@@ -119,6 +121,14 @@ def _fraction_or_nan(value: Any) -> bool:
     return is_real(value) and (math.isnan(value) or 0 <= value <= 1)
 
 
+def _fraction(value: Any) -> bool:
+    return is_real(value) and 0 <= value <= 1
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
 def _relative_path(value: Any) -> bool:
     # PureWindowsPath sees both "/x" (root) and "C:/x" or "C:x" (drive).
     if not isinstance(value, str) or value == "":
@@ -137,6 +147,10 @@ _LATENCY = _Field(_nonneg_or_nan, "a non-negative float (NaN when not measured)"
 _FRACTION = _Field(_fraction_or_nan, "a float in [0, 1] (a fraction, not a percentage) or NaN")
 _DICT = _Field(lambda v: isinstance(v, Mapping), "a dict")
 _REL_PATH = _Field(_relative_path, "a non-empty path relative to the report folder")
+_STRICT_FRACTION = _Field(_fraction, "a float in [0, 1] (a fraction, not a percentage)")
+_RATIO = _Field(_nonneg_or_nan, "a non-negative float (NaN when not available)")
+_BOOL = _Field(_is_bool, "a bool")
+_OPT_DICT = _Field(lambda v: v is None or isinstance(v, Mapping), "a dict or None")
 
 _DATASET_FIELDS: dict[str, _Field] = {
     "name": _STR,
@@ -171,6 +185,42 @@ MODEL_FIELDS: dict[str, _Field] = {
 }
 _DIRECTIONS = ("max", "min")
 _TOP_LEVEL = ("dataset", "search", "trials", "models", "environment")
+
+_COMPRESSION_MODEL_FIELDS: dict[str, _Field] = {"name": _STR, "params": _COUNT}
+_BUDGET_FIELDS: dict[str, _Field] = {
+    "max_accuracy_drop": _STRICT_FRACTION,
+    "baseline_accuracy": _STRICT_FRACTION,
+}
+_STAGE_FIELDS: dict[str, _Field] = {
+    "stage": _STR,
+    "mode": _STR,
+    "path": _REL_PATH,
+    "sparsity": _STRICT_FRACTION,
+    "layer_sparsity": _DICT,
+    "unique_weights": _DICT,
+    "accuracy": _FRACTION,
+    "size_bytes": _COUNT,
+    "gzip_bytes": _COUNT,
+    "latency_us_median": _LATENCY,
+    "size_ratio": _RATIO,
+    "gzip_ratio": _RATIO,
+    "within_budget": _BOOL,
+    "wall_time_s": _SECONDS,
+}
+# Per-layer values of a stage: {layer name: value}.
+_STAGE_LAYER_FIELDS: dict[str, _Field] = {
+    "layer_sparsity": _Field(
+        _fraction, "a float in [0, 1] (the fraction of zero weights, not a percentage)"
+    ),
+    "unique_weights": _COUNT,
+}
+_COMPRESSION_TOP_LEVEL = ("model", "dataset", "budget", "chosen", "stages", "environment")
+_POINTER_FIELDS: dict[str, _Field] = {
+    "report": _REL_PATH,
+    "chosen": _OPT_DICT,
+    "budget": _DICT,
+}
+_SENSITIVITY = _Field(is_real, "an accuracy drop as a float (a fraction; NaN allowed)")
 
 
 # --- structure checks -------------------------------------------------------
@@ -214,6 +264,129 @@ def check_models(models: Any, path: str = "models") -> None:
     _check_records(models, path, MODEL_FIELDS)
 
 
+def _check_required(report: Any, path: str, keys: tuple[str, ...]) -> None:
+    if not isinstance(report, Mapping):
+        raise ValueError(f"Received: {path}={describe(report)}; expected a dict.")
+    for key in keys:
+        if key not in report:
+            raise ValueError(
+                f"Received: {path} without {key!r}; expected keys {sorted(keys)} "
+                "(extra keys are allowed)."
+            )
+
+
+def _check_layer_map(mapping: Mapping[Any, Any], path: str, field: _Field) -> None:
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ValueError(
+                f"Received: a key {describe(key)} in {path}; expected layer names as str."
+            )
+        if not field.check(value):
+            raise ValueError(
+                f"Received: {key_path(path, key)}={describe(value)}; expected {field.expected}."
+            )
+
+
+def _check_stage(stage: Any, path: str) -> None:
+    _check_record(stage, path, _STAGE_FIELDS)
+    for key, field in _STAGE_LAYER_FIELDS.items():
+        _check_layer_map(stage[key], key_path(path, key), field)
+
+
+def check_stages(stages: Any, path: str = "stages") -> None:
+    """Check a list of compression stage records (the ``stages`` of a compression report).
+
+    Args:
+        stages: The list to check.
+        path: How the list is named in error messages.
+
+    Raises:
+        ValueError: If ``stages`` is not a list of dicts with the stage keys
+            and value types, or if two stages share a name.
+
+    """
+    if not isinstance(stages, (list, tuple)):
+        raise ValueError(f"Received: {path}={describe(stages)}; expected a list of dicts.")
+    first_index: dict[str, int] = {}
+    for index, stage in enumerate(stages):
+        stage_path = key_path(path, index)
+        _check_stage(stage, stage_path)
+        name = stage["stage"]
+        if name in first_index:
+            raise ValueError(
+                f"Received: {key_path(stage_path, 'stage')}={describe(name)}; expected a unique "
+                f"stage name ({key_path(key_path(path, first_index[name]), 'stage')} has it "
+                "already)."
+            )
+        first_index[name] = index
+
+
+def _check_sensitivity(sensitivity: Any, path: str) -> None:
+    if not isinstance(sensitivity, Mapping):
+        raise ValueError(
+            f"Received: {path}={describe(sensitivity)}; expected a dict "
+            "{layer: {sparsity: accuracy drop}}."
+        )
+    for layer, drops in sensitivity.items():
+        if not isinstance(layer, str):
+            raise ValueError(
+                f"Received: a key {describe(layer)} in {path}; expected layer names as str."
+            )
+        layer_path = key_path(path, layer)
+        if not isinstance(drops, Mapping):
+            raise ValueError(
+                f"Received: {layer_path}={describe(drops)}; expected a dict "
+                "{sparsity: accuracy drop}."
+            )
+        for sparsity, drop in drops.items():
+            if not isinstance(sparsity, str):
+                raise ValueError(
+                    f"Received: a key {describe(sparsity)} in {layer_path}; expected sparsities "
+                    "as str (JSON object keys), e.g. '0.5'."
+                )
+            if not _SENSITIVITY.check(drop):
+                raise ValueError(
+                    f"Received: {key_path(layer_path, sparsity)}={describe(drop)}; "
+                    f"expected {_SENSITIVITY.expected}."
+                )
+
+
+def check_compression_structure(report: Any) -> None:
+    """Check the keys and value types of a compression report.
+
+    See `validate_compression_report` for the schema.
+
+    Args:
+        report: The compression report to check.
+
+    Raises:
+        ValueError: On the first missing key or bad value, naming its path.
+
+    """
+    _check_required(report, "report", _COMPRESSION_TOP_LEVEL)
+    _check_record(report["model"], "report['model']", _COMPRESSION_MODEL_FIELDS)
+    _check_record(report["dataset"], "report['dataset']", _DATASET_FIELDS)
+    _check_record(report["budget"], "report['budget']", _BUDGET_FIELDS)
+    check_stages(report["stages"], "report['stages']")
+    chosen = report["chosen"]
+    names = [stage["stage"] for stage in report["stages"]]
+    if chosen is not None and (not isinstance(chosen, str) or chosen not in names):
+        raise ValueError(
+            f"Received: report['chosen']={describe(chosen)}; expected None (no stage within "
+            f"budget) or one of the stage names {names}."
+        )
+    _check_environment(report["environment"], "report['environment']")
+    if "sensitivity" in report:
+        _check_sensitivity(report["sensitivity"], "report['sensitivity']")
+
+
+def _check_compression_pointer(pointer: Any, path: str) -> None:
+    _check_record(pointer, path, _POINTER_FIELDS)
+    _check_record(pointer["budget"], key_path(path, "budget"), _BUDGET_FIELDS)
+    if pointer["chosen"] is not None:
+        _check_stage(pointer["chosen"], key_path(path, "chosen"))
+
+
 def _check_environment(environment: Any, path: str) -> None:
     if not isinstance(environment, Mapping):
         raise ValueError(f"Received: {path}={describe(environment)}; expected a dict.")
@@ -239,14 +412,7 @@ def check_structure(report: Any) -> None:
         ValueError: On the first missing key or bad value, naming its path.
 
     """
-    if not isinstance(report, Mapping):
-        raise ValueError(f"Received: report={describe(report)}; expected a dict.")
-    for key in _TOP_LEVEL:
-        if key not in report:
-            raise ValueError(
-                f"Received: report without {key!r}; expected keys {sorted(_TOP_LEVEL)} "
-                "(extra keys are allowed)."
-            )
+    _check_required(report, "report", _TOP_LEVEL)
     _check_record(report["dataset"], "report['dataset']", _DATASET_FIELDS)
     _check_record(report["search"], "report['search']", _SEARCH_FIELDS)
     if "direction" in report["search"] and report["search"]["direction"] not in _DIRECTIONS:
@@ -257,3 +423,5 @@ def check_structure(report: Any) -> None:
     _check_records(report["trials"], "report['trials']", _TRIAL_FIELDS)
     check_models(report["models"], "report['models']")
     _check_environment(report["environment"], "report['environment']")
+    if "compression" in report:
+        _check_compression_pointer(report["compression"], "report['compression']")

@@ -1,15 +1,44 @@
-"""The plain-text models table the command line prints at the end of a run."""
+"""The plain-text tables the command line prints: exported models and compression stages."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from keras_autoopt.report._format import fmt_kb, fmt_number, fmt_percent
-from keras_autoopt.report._schema import check_models
+from keras_autoopt.report._format import fmt_kb, fmt_number, fmt_percent, fmt_ratio
+from keras_autoopt.report._schema import check_models, check_stages
 
 _HEADER = ("name", "mode", "KB", "gzip KB", "accuracy %", "latency µs")
 _RIGHT = (False, False, True, True, True, True)
+_STAGE_HEADER = (
+    "stage",
+    "mode",
+    "sparsity %",
+    "accuracy %",
+    "gzip KB",
+    "gzip ratio",
+    "latency µs",
+    "within budget",
+)
+_STAGE_RIGHT = (False, False, True, True, True, True, True, False)
+
+
+def _aligned_table(
+    header: Sequence[str], right: Sequence[bool], rows: Sequence[Sequence[str]], empty: str
+) -> str:
+    """Return ``rows`` under ``header`` and a rule, columns padded to the same width."""
+    widths = [max(len(row[col]) for row in [header, *rows]) for col in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            cell.rjust(width) if is_right else cell.ljust(width)
+            for cell, width, is_right in zip(cells, widths, right, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    lines = [line(header), "  ".join("-" * width for width in widths)]
+    lines += [line(row) for row in rows] if rows else [empty]
+    return "\n".join(lines)
 
 
 def format_models_table(models: Sequence[Mapping[str, Any]]) -> str:
@@ -43,15 +72,43 @@ def format_models_table(models: Sequence[Mapping[str, Any]]) -> str:
         )
         for model in models
     ]
-    widths = [max(len(row[col]) for row in [_HEADER, *rows]) for col in range(len(_HEADER))]
+    return _aligned_table(_HEADER, _RIGHT, rows, "(no models)")
 
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            cell.rjust(width) if right else cell.ljust(width)
-            for cell, width, right in zip(cells, widths, _RIGHT, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
 
-    lines = [line(_HEADER), "  ".join("-" * width for width in widths)]
-    lines += [line(row) for row in rows] if rows else ["(no models)"]
-    return "\n".join(lines)
+def format_stages_table(stages: Sequence[Mapping[str, Any]]) -> str:
+    """Return the compression stages as an aligned plain-text table for a terminal.
+
+    Columns: stage, mode, sparsity in percent, accuracy in percent, gzip size
+    in KB (1 KB = 1024 bytes), gzip ratio (float32 size over the stage's gzip
+    size, e.g. ``35.2×``), median latency in microseconds and whether the
+    stage is within the accuracy budget (``yes``/``no``, plain words so that
+    any console encoding can print them). Missing numbers (NaN) show as ``n/a``.
+
+    Args:
+        stages: The ``stages`` part of a compression report: one dict per
+            stage (see `validate_compression_report` for the keys).
+
+    Returns:
+        The table, one line per stage after a header and a rule, without a
+        trailing newline. An empty list gives the header and ``(no stages)``.
+
+    Raises:
+        ValueError: If ``stages`` is not a list of valid stage records with
+            unique names.
+
+    """
+    check_stages(stages)
+    rows = [
+        (
+            str(stage["stage"]),
+            str(stage["mode"]),
+            fmt_percent(stage["sparsity"], 1),
+            fmt_percent(stage["accuracy"]),
+            fmt_kb(stage["gzip_bytes"]),
+            fmt_ratio(stage["gzip_ratio"]),
+            fmt_number(stage["latency_us_median"], 1),
+            "yes" if stage["within_budget"] else "no",
+        )
+        for stage in stages
+    ]
+    return _aligned_table(_STAGE_HEADER, _STAGE_RIGHT, rows, "(no stages)")

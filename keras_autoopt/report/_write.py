@@ -1,4 +1,8 @@
-"""Validation and writing of the run report: JSON, Markdown and two PNG plots."""
+"""Validation and writing of the reports.
+
+The run report is written as JSON, Markdown and two PNG plots; the
+compression report as JSON, Markdown and one PNG plot.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from keras_autoopt._io import atomic_write_bytes, atomic_write_text
-from keras_autoopt.report import _json, _markdown, _plots, _schema, _summary
+from keras_autoopt.report import (
+    _compression_markdown,
+    _json,
+    _markdown,
+    _plots,
+    _schema,
+    _summary,
+)
 
 JSON_FILE = "report.json"
 MARKDOWN_FILE = "report.md"
+COMPRESSION_JSON_FILE = "compression.json"
+COMPRESSION_MARKDOWN_FILE = "compression.md"
+COMPRESSION_PLOT_FILE = f"{_plots.COMPRESSION_PLOT}.png"
 
 
 @dataclass(frozen=True)
@@ -30,6 +44,29 @@ class ReportPaths:
     json: Path
     markdown: Path
     plots: dict[str, Path]
+
+
+@dataclass(frozen=True)
+class CompressionReportPaths:
+    """Where `write_compression_report` wrote the compression report.
+
+    Attributes:
+        json: The machine-readable report, ``compression.json``.
+        markdown: The human-readable report, ``compression.md``.
+        plot: The accuracy vs gzip size plot, ``compression_accuracy_vs_gzip.png``.
+
+    """
+
+    json: Path
+    markdown: Path
+    plot: Path
+
+
+def _report_folder(output_dir: str | os.PathLike) -> Path:
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ValueError(f"Received: output_dir={str(output_dir)!r}; expected a folder.")
+    return output_dir
 
 
 def validate_report(report: Mapping[str, Any]) -> None:
@@ -52,7 +89,20 @@ def validate_report(report: Mapping[str, Any]) -> None:
                       "accuracy": float in [0, 1], "latency_us_median": float,
                       "params": int}, ...],
           "environment": {name: version str | None, ...},
+          "compression": {"report": str (path of compression.md, relative to
+                          the report folder), "chosen": stage dict | None,
+                          "budget": {"max_accuracy_drop": float,
+                                     "baseline_accuracy": float}}  (optional),
         }
+
+    The optional ``compression`` key points to a compression report written
+    by `write_compression_report` (usually into a ``compression/`` subfolder)
+    and repeats what ``report.md`` shows of it: the chosen stage's record
+    (with the keys of a ``stages`` item, see `validate_compression_report`;
+    its ``path`` stays relative to the compression report's folder) and the
+    accuracy budget. ``chosen`` is ``None`` when no stage is within budget.
+    When present, ``report.md`` gains a "Compression" section with a link to
+    the compression report and the chosen stage's row.
 
     Counts and sizes are non-negative ints; NumPy scalars are accepted where
     Python numbers are. ``score``, ``accuracy`` and ``latency_us_median`` may be
@@ -94,9 +144,7 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
 
     """
     validate_report(report)
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise ValueError(f"Received: output_dir={str(output_dir)!r}; expected a folder.")
+    output_dir = _report_folder(output_dir)
 
     json_text = _json.dumps(report)
     summary = _summary.summarize_trials(report["trials"], report["search"])
@@ -111,3 +159,98 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
     markdown_path = atomic_write_text(output_dir / MARKDOWN_FILE, markdown)
     json_path = atomic_write_text(output_dir / JSON_FILE, json_text)
     return ReportPaths(json=json_path, markdown=markdown_path, plots=plots)
+
+
+def validate_compression_report(report: Mapping[str, Any]) -> None:
+    """Check that ``report`` follows the compression report schema and can be written as JSON.
+
+    The schema (extra keys are allowed everywhere and kept in
+    ``compression.json``; ``model`` and ``dataset`` extras and top-level
+    extras such as ``seed`` are also listed in ``compression.md``)::
+
+        {
+          "model": {"name": str, "params": int},
+          "dataset": {"name": str, "n_train": int, "n_val": int, "n_test": int},
+          "budget": {"max_accuracy_drop": float in [0, 1],
+                     "baseline_accuracy": float in [0, 1]},
+          "chosen": str | None (a stage name: the smallest gzip size within
+                    budget; None when no stage is within budget),
+          "stages": [{"stage": str (unique), "mode": str (TFLite export mode),
+                      "path": str (relative to the report folder),
+                      "sparsity": float in [0, 1] (zero weights over all
+                      prunable kernels),
+                      "layer_sparsity": {layer: float in [0, 1]},
+                      "unique_weights": {layer: int (distinct kernel values)},
+                      "accuracy": float in [0, 1] | NaN (LiteRT, test split),
+                      "size_bytes": int, "gzip_bytes": int,
+                      "latency_us_median": float | NaN,
+                      "size_ratio": float | NaN (float32 size / size_bytes),
+                      "gzip_ratio": float | NaN (float32 size / gzip_bytes),
+                      "within_budget": bool, "wall_time_s": float}, ...],
+          "environment": {name: version str | None, ...},
+          "sensitivity": {layer: {sparsity str: accuracy drop float}} (optional),
+        }
+
+    Accuracies, the budget and sparsities are fractions, not percentages.
+    NumPy scalars are accepted where Python numbers are; NaN is written as
+    ``null`` in JSON and ``n/a`` in Markdown.
+
+    Args:
+        report: The compression report to check.
+
+    Raises:
+        ValueError: On the first problem, naming the key path (for example
+            ``report['stages'][2]['gzip_ratio']``), the value received and
+            what was expected; also if two stages share a name or ``chosen``
+            names no stage.
+
+    """
+    _schema.check_compression_structure(report)
+    _json.to_jsonable(report)
+
+
+def write_compression_report(
+    report: Mapping[str, Any], output_dir: str | os.PathLike
+) -> CompressionReportPaths:
+    """Validate a compression report and write it into ``output_dir``.
+
+    Files written (``output_dir`` is created if needed): ``compression.json``,
+    ``compression.md`` and ``compression_accuracy_vs_gzip.png``. As with
+    `write_report`, everything is rendered in memory first and each file is
+    written atomically, ``compression.json`` last: if validation or rendering
+    fails, no file is touched.
+
+    ``compression.md`` holds a summary (model, dataset, budget, chosen stage),
+    a table of the stages (the chosen one in bold), the plot, a per-layer
+    table (sparsity and unique weights in each stage) and, when ``report``
+    has a ``sensitivity`` key, a table of accuracy drops per layer and sparsity.
+
+    Args:
+        report: The compression report (see `validate_compression_report`).
+        output_dir: The report folder; stage ``path`` values are relative to it.
+
+    Returns:
+        The `CompressionReportPaths` of the written files.
+
+    Raises:
+        ValueError: If ``report`` does not follow the schema.
+        OSError: If a file cannot be written.
+
+    """
+    validate_compression_report(report)
+    output_dir = _report_folder(output_dir)
+
+    json_text = _json.dumps(report)
+    png = _plots.render_compression_plot(
+        report["stages"],
+        _compression_markdown.accuracy_floor(report["budget"]),
+        report["chosen"],
+    )
+    markdown = _compression_markdown.render_compression_markdown(
+        report, COMPRESSION_JSON_FILE, COMPRESSION_PLOT_FILE
+    )
+
+    plot_path = atomic_write_bytes(output_dir / COMPRESSION_PLOT_FILE, png)
+    markdown_path = atomic_write_text(output_dir / COMPRESSION_MARKDOWN_FILE, markdown)
+    json_path = atomic_write_text(output_dir / COMPRESSION_JSON_FILE, json_text)
+    return CompressionReportPaths(json=json_path, markdown=markdown_path, plot=plot_path)

@@ -105,3 +105,111 @@ def make_report() -> dict:
 @pytest.fixture
 def report() -> dict:
     return make_report()
+
+
+FLOAT32_BYTES = 309240
+
+
+def _stage(name, mode, size_bytes, gzip_bytes, accuracy, **values) -> dict:
+    """A stage record with its ratios computed from the float32 size, as the pipeline does."""
+    record = {
+        "stage": name,
+        "mode": mode,
+        "path": f"models/{name}.tflite",
+        "size_bytes": size_bytes,
+        "gzip_bytes": gzip_bytes,
+        "accuracy": accuracy,
+        "size_ratio": FLOAT32_BYTES / size_bytes,
+        "gzip_ratio": FLOAT32_BYTES / gzip_bytes,
+        "within_budget": accuracy >= 0.992 - 0.01,
+    }
+    record.update(values)
+    return record
+
+
+def make_compression_report() -> dict:
+    """A compression report with five stages; pcqat_int8 is chosen, the anchor is over budget."""
+    dense_16 = {"conv_1": 16, "conv_2": 16, "dense": 16}
+    pruned_sparsity = {"conv_1": 0.5, "conv_2": 0.8, "dense": 0.82}
+    return {
+        "model": {"name": "cnn_small", "params": 76522, "source": "search best trial 01"},
+        "dataset": {"name": "digits", "n_train": 1203, "n_val": 297, "n_test": 297},
+        "budget": {"max_accuracy_drop": 0.01, "baseline_accuracy": 0.992},
+        "chosen": "pcqat_int8",
+        "stages": [
+            _stage(
+                "float32",
+                "float32",
+                FLOAT32_BYTES,
+                283575,
+                0.992,
+                sparsity=0.0,
+                layer_sparsity={"conv_1": 0.0, "conv_2": 0.0, "dense": 0.0},
+                unique_weights={"conv_1": 288, "conv_2": 9216, "dense": 65536},
+                latency_us_median=151.25,
+                wall_time_s=0.0,
+            ),
+            _stage(
+                "pruned",
+                "float32",
+                FLOAT32_BYTES,
+                71210,
+                0.988,
+                sparsity=0.8,
+                layer_sparsity=dict(pruned_sparsity),
+                unique_weights={"conv_1": 145, "conv_2": 1844, "dense": 11797},
+                latency_us_median=150.0,
+                wall_time_s=42.5,
+            ),
+            _stage(
+                "clustered",
+                "float32",
+                FLOAT32_BYTES,
+                38410,
+                0.986,
+                sparsity=0.8,
+                layer_sparsity=dict(pruned_sparsity),
+                unique_weights=dict(dense_16),
+                latency_us_median=149.5,
+                wall_time_s=30.1,
+            ),
+            _stage(
+                "pcqat_int8",
+                "int8",
+                85880,
+                8785,
+                0.984,
+                sparsity=0.8,
+                layer_sparsity=dict(pruned_sparsity),
+                unique_weights=dict(dense_16),
+                latency_us_median=64.5,
+                wall_time_s=55.0,
+                qat_epochs=2,
+            ),
+            _stage(
+                "anchor_tfmot_guide",
+                "int8",
+                85912,
+                7950,
+                0.975,
+                sparsity=0.5,
+                layer_sparsity={"conv_1": 0.5, "conv_2": 0.5, "dense": 0.5},
+                unique_weights=dict(dense_16),
+                latency_us_median=63.9,
+                wall_time_s=61.7,
+            ),
+        ],
+        "environment": {"python": "3.11.7", "tensorflow": "2.21.0", "ai-edge-litert": None},
+        "sensitivity": {
+            "conv_1": {"0.5": 0.002, "0.8": 0.011},
+            "conv_2": {"0.5": 0.0, "0.8": 0.004},
+            "dense": {"0.8": 0.003, "0.5": 0.001, "0.9": -0.001},
+        },
+        "seed": 7,
+        "epochs": 2,
+    }
+
+
+@pytest.fixture
+def compression_report() -> dict:
+    return make_compression_report()
