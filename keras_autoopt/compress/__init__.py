@@ -1,5 +1,11 @@
 """Compression: TF-MOT pruning, clustering, QAT and TFLite PTQ as plug-in steps."""
 
+from keras_autoopt.compress._auto import (
+    AutoCompressResult,
+    allocate,
+    auto_compress,
+    layer_sensitivity,
+)
 from keras_autoopt.compress._callbacks import SPARSITY_TOLERANCE, CompressionLogger, check_target
 from keras_autoopt.compress._clustering import ClusteringStep
 from keras_autoopt.compress._hypermodel import CompressionHyperModel
@@ -19,6 +25,7 @@ from keras_autoopt.compress._steps import (
 
 __all__ = [
     "CENTROID_INITS",
+    "AutoCompressResult",
     "MIXED_POLICIES",
     "QAT_SCHEMES",
     "SCHEDULES",
@@ -33,9 +40,12 @@ __all__ = [
     "QATStep",
     "Stage",
     "UnsupportedLayerError",
+    "allocate",
+    "auto_compress",
     "check_target",
     "clone_with_weights",
     "kernel_stats",
+    "layer_sensitivity",
     "overall_sparsity",
     "resolve_scheme",
     "train_mixed_precision",

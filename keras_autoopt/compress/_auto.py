@@ -1,0 +1,342 @@
+"""`auto_compress`: find per-model compression settings within an accuracy budget.
+
+Procedure (every decision on the validation split; the test split is only
+measured):
+
+1. **Sensitivity**: prune each kernel layer alone at each candidate sparsity
+   (constant schedule, a short fine-tune) and record the validation accuracy
+   drop.
+2. **Allocation**: give each layer the highest candidate sparsity whose solo
+   drop is within a share of the budget (`sensitivity_share`).
+3. **Prune** all layers together to their allocations (polynomial schedule,
+   fine-tuned). Over budget: every layer steps back to its next lower
+   candidate and pruning is redone from the float model, up to `max_backoffs`
+   times.
+4. **Cluster** (sparsity-preserving) with each cluster count in turn, fewest
+   first; the first within budget is kept.
+5. **QAT** with the collaborative scheme that preserves what came before
+   (PQAT / CQAT / PCQAT), exported as int8.
+
+Every stage is exported and measured under LiteRT; the recommended stage is the
+one with the fewest gzip bytes whose validation drop is within the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from keras_autoopt._backend import keras
+from keras_autoopt.compress._clustering import ClusteringStep
+from keras_autoopt.compress._plan import CompressionPlan, Stage
+from keras_autoopt.compress._pruning import PruningStep
+from keras_autoopt.compress._qat import QATStep
+from keras_autoopt.compress._stats import kernel_stats
+from keras_autoopt.compress._steps import clone_with_weights
+from keras_autoopt.report import CompressionReportPaths, environment_info, write_compression_report
+
+
+@dataclass
+class AutoCompressResult:
+    """What `auto_compress` found.
+
+    Attributes:
+        stages: Every measured stage, in order (retries included, named
+            ``prune_try2``, ...).
+        chosen: The recommended stage (fewest gzip bytes within budget on
+            validation).
+        sensitivity: ``{layer: {sparsity: validation drop}}``.
+        allocation: The per-layer sparsity finally used.
+        baseline_val_accuracy: Validation accuracy of the input model.
+        wall_time_s: Total time.
+        notes: What the procedure could not do.
+        report: The compression report dict (``compression.json``).
+        paths: Where the report files are.
+    """
+
+    stages: list[Stage]
+    chosen: Stage
+    sensitivity: dict[str, dict[float, float]]
+    allocation: dict[str, float]
+    baseline_val_accuracy: float
+    wall_time_s: float
+    notes: list[str] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+    paths: CompressionReportPaths | None = None
+
+
+def _check_budget(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(
+            f"Received: max_accuracy_drop={value!r}; expected a fraction in [0, 1), "
+            "e.g. 0.01 for one point."
+        )
+    return float(value)
+
+
+def _check_sparsities(value: Any) -> tuple[float, ...]:
+    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in value)
+    if not ok:
+        raise ValueError(
+            f"Received: sparsities={value!r}; expected a non-empty list of fractions in (0, 1).")
+    return tuple(sorted(float(v) for v in value))
+
+
+def _check_clusters(value: Any) -> tuple[int, ...]:
+    ok = isinstance(value, Sequence) and not isinstance(value, str) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in value)
+    if not ok:
+        raise ValueError(
+            f"Received: cluster_counts={value!r}; expected a list of integers >= 2 "
+            "(empty to skip clustering).")
+    return tuple(sorted(value))
+
+
+def _val_accuracy(model: keras.Model, dataset) -> float:
+    return float(model.evaluate(dataset.x_val, dataset.y_val, verbose=0, batch_size=256,
+                                return_dict=True)["accuracy"])
+
+
+def layer_sensitivity(model: keras.Model, dataset, *, sparsities: Sequence[float],
+                      epochs: int = 1, batch_size: int = 32, learning_rate: float = 3e-4,
+                      ) -> tuple[float, dict[str, dict[float, float]]]:
+    """Prune each kernel layer alone at each sparsity and measure the validation drop.
+
+    Args:
+        model: The trained float model (not modified).
+        dataset: A ``keras_autoopt.data.Dataset``.
+        sparsities: Candidate sparsities.
+        epochs: Fine-tuning epochs after pruning one layer.
+        batch_size: Fine-tuning batch size.
+        learning_rate: Fine-tuning learning rate.
+
+    Returns:
+        ``(baseline validation accuracy, {layer: {sparsity: drop}})`` where a
+        drop is baseline minus pruned accuracy (negative: it improved).
+    """
+    sparsities = _check_sparsities(sparsities)
+    base = clone_with_weights(model)
+    base.compile(keras.optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
+                 ["accuracy"])
+    baseline = _val_accuracy(base, dataset)
+    layers = list(kernel_stats(base))
+    result: dict[str, dict[float, float]] = {}
+    for name in layers:
+        result[name] = {}
+        for sparsity in sparsities:
+            step = PruningStep(sparsity, schedule="constant", frequency=1, epochs=epochs,
+                               skip_layers=[n for n in layers if n != name])
+            wrapped = step.apply(base)
+            wrapped.compile(keras.optimizers.Adam(learning_rate),
+                            "sparse_categorical_crossentropy", ["accuracy"])
+            wrapped.fit(dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
+                        verbose=0, callbacks=step.callbacks())
+            stripped = step.strip(wrapped)
+            stripped.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+            result[name][sparsity] = baseline - _val_accuracy(stripped, dataset)
+    return baseline, result
+
+
+def allocate(sensitivity: dict[str, dict[float, float]], budget: float) -> dict[str, float]:
+    """Give each layer the highest sparsity whose solo drop is within ``budget``.
+
+    Args:
+        sensitivity: The output of `layer_sensitivity`.
+        budget: Largest validation drop allowed for one layer alone.
+
+    Returns:
+        ``{layer: sparsity}``; 0 for a layer that no candidate fits.
+    """
+    allocation = {}
+    for name, drops in sensitivity.items():
+        fitting = [s for s, drop in drops.items() if drop <= budget + 1e-9]
+        allocation[name] = max(fitting) if fitting else 0.0
+    return allocation
+
+
+def _back_off(allocation: dict[str, float], sparsities: tuple[float, ...]) -> dict[str, float]:
+    lower = {}
+    for name, value in allocation.items():
+        below = [s for s in sparsities if s < value]
+        lower[name] = max(below) if below else 0.0
+    return lower
+
+
+def auto_compress(
+    model: keras.Model,
+    dataset,
+    output_dir: str | Path,
+    *,
+    max_accuracy_drop: float = 0.01,
+    sparsities: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.98),
+    sensitivity_share: float = 0.5,
+    sensitivity_epochs: int = 1,
+    prune_epochs: int = 8,
+    cluster_counts: Sequence[int] = (8, 16, 32),
+    cluster_epochs: int = 3,
+    qat_epochs: int = 3,
+    max_backoffs: int = 2,
+    batch_size: int = 32,
+    learning_rate: float = 3e-4,
+    export_mode: str = "int8",
+    seed: int = 0,
+    stream: TextIO | None = None,
+) -> AutoCompressResult:
+    """Compress ``model`` as far as the accuracy budget allows, measuring every stage.
+
+    Args:
+        model: The trained float model (Sequential or functional; not modified).
+        dataset: A ``keras_autoopt.data.Dataset`` (train: fine-tuning,
+            validation: decisions, test: reported figures).
+        output_dir: Folder for the stages' ``.tflite`` files.
+        max_accuracy_drop: Largest validation accuracy drop allowed, as a
+            fraction (0.01 = one point).
+        sparsities: Candidate per-layer sparsities.
+        sensitivity_share: Share of the budget one layer may use alone.
+        sensitivity_epochs: Fine-tuning epochs of each sensitivity probe.
+        prune_epochs: Fine-tuning epochs of the joint pruning.
+        cluster_counts: Cluster counts tried, fewest first; empty skips
+            clustering.
+        cluster_epochs: Fine-tuning epochs of clustering.
+        qat_epochs: Fine-tuning epochs of QAT; 0 skips QAT.
+        max_backoffs: How often pruning may step back to lower sparsities.
+        batch_size: Fine-tuning batch size.
+        learning_rate: Fine-tuning learning rate (Adam).
+        export_mode: TFLite mode of the non-QAT stages.
+        seed: Seed of every fine-tuning.
+        stream: Progress lines go here; None prints nothing.
+
+    Returns:
+        An `AutoCompressResult`.
+
+    Raises:
+        ValueError: For bad arguments, before any work.
+    """
+    budget = _check_budget(max_accuracy_drop)
+    sparsities = _check_sparsities(sparsities)
+    cluster_counts = _check_clusters(cluster_counts)
+    if not 0 < sensitivity_share <= 1:
+        raise ValueError(
+            f"Received: sensitivity_share={sensitivity_share!r}; expected a fraction in (0, 1].")
+    for name, value in (("prune_epochs", prune_epochs), ("sensitivity_epochs",
+                                                        sensitivity_epochs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"Received: {name}={value!r}; expected a positive integer.")
+    for name, value in (("cluster_epochs", cluster_epochs), ("qat_epochs", qat_epochs),
+                        ("max_backoffs", max_backoffs)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"Received: {name}={value!r}; expected an integer >= 0.")
+    plan = CompressionPlan([], export_mode=export_mode, batch_size=batch_size,
+                           learning_rate=learning_rate)
+    output_dir = Path(output_dir)
+
+    def say(text: str) -> None:
+        if stream is not None:
+            print(text, file=stream, flush=True)
+
+    started = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    stages = plan.baseline(model, dataset, output_dir)
+    float_model = stages[0].model
+    say(f"[compress] sensitivity of {len(kernel_stats(float_model))} layers at "
+        f"{list(sparsities)}")
+    baseline, sensitivity = layer_sensitivity(
+        float_model, dataset, sparsities=sparsities, epochs=sensitivity_epochs,
+        batch_size=batch_size, learning_rate=learning_rate)
+    allocation = allocate(sensitivity, budget * sensitivity_share)
+    notes: list[str] = []
+
+    def within(stage: Stage) -> bool:
+        return stage.val_accuracy is not None and baseline - stage.val_accuracy <= budget + 1e-9
+
+    def report(stage: Stage) -> None:
+        say(f"[compress] {stage.name}: val {stage.val_accuracy:.4f} (baseline {baseline:.4f}), "
+            f"test {stage.metrics['accuracy']:.4f}, {stage.metrics['gzip_bytes']:,} gzip bytes"
+            + ("" if within(stage) else " - over budget"))
+
+    current, kinds = float_model, []
+    pruned = None
+    for attempt in range(max_backoffs + 1):
+        if not any(allocation.values()):
+            notes.append("no layer could be pruned within the budget")
+            break
+        keras.utils.set_random_seed(seed)
+        step = PruningStep(max(allocation.values()), layer_sparsity=allocation,
+                           epochs=prune_epochs)
+        stage = plan.run_step(float_model, step, dataset, output_dir,
+                              name="prune" if attempt == 0 else f"prune_try{attempt + 1}")
+        stage.history["allocation"] = [dict(allocation)]  # type: ignore[list-item]
+        stages.append(stage)
+        report(stage)
+        if within(stage):
+            pruned = stage
+            break
+        allocation = _back_off(allocation, sparsities)
+    if pruned is not None:
+        current, kinds = pruned.model, ["prune"]
+
+    for count in cluster_counts:
+        if not cluster_epochs:
+            break
+        keras.utils.set_random_seed(seed)
+        stage = plan.run_step(current, ClusteringStep(count, epochs=cluster_epochs,
+                                                      preserve_sparsity="prune" in kinds),
+                              dataset, output_dir, name=f"cluster{count}")
+        stages.append(stage)
+        report(stage)
+        if within(stage):
+            current, kinds = stage.model, [*kinds, "cluster"]
+            break
+
+    if qat_epochs:
+        keras.utils.set_random_seed(seed)
+        stage = plan.run_step(current, QATStep(epochs=qat_epochs), dataset, output_dir,
+                              name="qat", earlier_kinds=kinds)
+        stages.append(stage)
+        report(stage)
+
+    candidates = [s for s in stages if within(s)] or stages[:1]
+    chosen = min(candidates, key=lambda s: s.metrics["gzip_bytes"])
+    say(f"[compress] chosen: {chosen.name} ({chosen.metrics['gzip_bytes']:,} gzip bytes, "
+        f"test accuracy {chosen.metrics['accuracy']:.4f})")
+    result = AutoCompressResult(
+        stages=stages, chosen=chosen, sensitivity=sensitivity, allocation=allocation,
+        baseline_val_accuracy=baseline, wall_time_s=time.perf_counter() - started, notes=notes,
+    )
+    float32_size = stages[0].metrics["size_bytes"]
+    rows = []
+    for stage in stages:
+        row = stage.record(output_dir, float32_size)
+        row["within_budget"] = within(stage)
+        rows.append(row)
+    result.report = {
+        "model": {"name": model.name, "params": int(model.count_params())},
+        "dataset": dataset.summary(),
+        "budget": {
+            "max_accuracy_drop": budget,
+            "baseline_accuracy": stages[0].metrics["accuracy"],
+            "baseline_val_accuracy": baseline,
+            "decided_on": "validation split (Keras); test figures are LiteRT",
+        },
+        "chosen": chosen.name,
+        "stages": rows,
+        "sensitivity": {layer: {f"{k:g}": v for k, v in drops.items()}
+                        for layer, drops in sensitivity.items()},
+        "allocation": allocation,
+        "settings": {
+            "sparsities": list(sparsities), "sensitivity_share": sensitivity_share,
+            "sensitivity_epochs": sensitivity_epochs, "prune_epochs": prune_epochs,
+            "cluster_counts": list(cluster_counts), "cluster_epochs": cluster_epochs,
+            "qat_epochs": qat_epochs, "max_backoffs": max_backoffs, "batch_size": batch_size,
+            "learning_rate": learning_rate, "export_mode": export_mode, "seed": seed,
+        },
+        "notes": notes,
+        "wall_time_s": round(result.wall_time_s, 2),
+        "environment": environment_info(),
+    }
+    result.paths = write_compression_report(result.report, output_dir)
+    return result
