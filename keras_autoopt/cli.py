@@ -16,7 +16,8 @@ from pathlib import Path
 
 from keras_autoopt.config import ConfigError, PipelineConfig, load_config
 from keras_autoopt.data import DatasetError
-from keras_autoopt.pipeline import run_pipeline
+from keras_autoopt.pipeline import compress_saved_model, run_pipeline
+from keras_autoopt.report import format_stages_table
 
 #: The demo: digits, a searchable ConvNet, random search, all four export modes.
 DEMO_CONFIG = PipelineConfig(
@@ -55,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
                      help="output folder (default: runs/<config file name>)")
     run.add_argument("--overwrite", action="store_true",
                      help="start over instead of resuming a run in the output folder")
+    compress = commands.add_parser(
+        "compress", help="compress a saved model within an accuracy budget",
+        description="Per-layer sensitivity analysis, pruning, clustering and QAT of a saved "
+                    "tf_keras classifier, stopping at the accuracy budget; every stage is "
+                    "exported to TFLite and measured under LiteRT.",
+    )
+    compress.add_argument("--model", required=True, help="saved model (.keras, .h5, SavedModel)")
+    compress.add_argument("--output", default="runs/compress",
+                          help="output folder (default: %(default)s)")
+    compress.add_argument("--dataset", default="digits",
+                          help="data: digits, a .npz file or an image folder (default: digits)")
+    compress.add_argument("--max-accuracy-drop", type=float, default=0.01,
+                          help="largest validation accuracy drop, as a fraction "
+                               "(default: %(default)s)")
+    compress.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     return parser
 
 
@@ -70,6 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
+        if args.command == "compress":
+            if not 0 <= args.max_accuracy_drop < 1:
+                raise ConfigError(
+                    f"Received: --max-accuracy-drop={args.max_accuracy_drop}; expected a "
+                    "fraction in [0, 1), e.g. 0.01 for one point.")
+            result = compress_saved_model(args.model, args.output, dataset=args.dataset,
+                                          seed=args.seed,
+                                          max_accuracy_drop=args.max_accuracy_drop)
+            print("\n" + format_stages_table(result.report["stages"]))
+            print(f"\nReport: {result.paths.markdown}")
+            return 0
         if args.command == "demo":
             if args.trials < 1:
                 raise ConfigError(

@@ -10,6 +10,8 @@ Example ``run.yaml``::
     export_modes: [float32, dynamic, float16, int8]
     seed: 0
     refit: true                  # retrain the best on train + validation
+    compress:                    # optional: auto_compress the best model
+      max_accuracy_drop: 0.01
 
 ``dataset`` may also be a mapping: ``{source: data/, image_size: [32, 32],
 color_mode: rgb, val_fraction: 0.15, test_fraction: 0.15}``. Relative paths are
@@ -51,6 +53,34 @@ class DatasetConfig(BaseModel):
     color_mode: Literal["grayscale", "rgb", "rgba"] | None = None
 
 
+class CompressConfig(BaseModel):
+    """The ``compress:`` section: `auto_compress` on the best model after the search."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_accuracy_drop: float = Field(default=0.01, ge=0, lt=1)
+    sparsities: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.98)
+    prune_epochs: int = Field(default=8, ge=1)
+    cluster_counts: tuple[int, ...] = (8, 16, 32)
+    cluster_epochs: int = Field(default=3, ge=0)
+    qat_epochs: int = Field(default=3, ge=0)
+    learning_rate: float = Field(default=3e-4, gt=0)
+
+    @field_validator("sparsities")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or not all(0 < v < 1 for v in value):
+            raise ValueError("expected a non-empty list of fractions in (0, 1)")
+        return value
+
+    @field_validator("cluster_counts")
+    @classmethod
+    def _counts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not all(v >= 2 for v in value):
+            raise ValueError("expected cluster counts >= 2")
+        return value
+
+
 class PipelineConfig(BaseModel):
     """Everything one run of the pipeline needs, validated.
 
@@ -65,6 +95,7 @@ class PipelineConfig(BaseModel):
         executions_per_trial: Models trained per trial.
         refit: Train the best hyperparameters once more on train + validation
             data before export (the test split stays untouched).
+        compress: Run `auto_compress` on the best model (None: no compression).
 
     """
 
@@ -79,6 +110,7 @@ class PipelineConfig(BaseModel):
     seed: int = Field(default=0, ge=0)
     executions_per_trial: int = Field(default=1, ge=1)
     refit: bool = True
+    compress: CompressConfig | None = None
 
     @field_validator("dataset", mode="before")
     @classmethod

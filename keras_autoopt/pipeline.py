@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_autoopt._backend import keras, kt
 from keras_autoopt._io import atomic_write_text
+from keras_autoopt.compress import auto_compress
 from keras_autoopt.config import ConfigError, PipelineConfig, make_config
 from keras_autoopt.data import Dataset, load_dataset
 from keras_autoopt.export import export_tflite
@@ -100,7 +101,7 @@ def _prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool) -
     config_path = output_dir / "config.json"
     wanted = config.model_dump(mode="json")
     if overwrite and output_dir.exists():
-        for name in ("search", "models", "config.json"):
+        for name in ("search", "models", "compression", "config.json"):
             target = output_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
@@ -295,6 +296,17 @@ def run_pipeline(
             "params": int(best_model.count_params()),
             **metrics.to_dict(),
         })
+    compression = None
+    if config.compress is not None:
+        compression = _compress_best(tuner, config, dataset, output_dir, out)
+        chosen = compression.chosen
+        models.append({
+            "name": f"compressed_{chosen.name}",
+            "mode": chosen.mode,
+            "path": Path(chosen.path).relative_to(output_dir).as_posix(),
+            "params": int(chosen.model.count_params()) if chosen.model is not None else 0,
+            **chosen.metrics,
+        })
     report = {
         "dataset": dataset.summary(),
         "search": {
@@ -318,11 +330,98 @@ def run_pipeline(
         "config": config.model_dump(mode="json"),
         "environment": environment_info(),
     }
+    if compression is not None:
+        chosen_row = next(row for row in compression.report["stages"]
+                          if row["stage"] == compression.chosen.name)
+        report["compression"] = {
+            "report": "compression/compression.md",
+            "chosen": chosen_row,
+            "budget": compression.report["budget"],
+        }
     paths = write_report(report, output_dir)
     print("\n" + format_models_table(models), file=out)
     print(f"\nReport: {paths.markdown}", file=out, flush=True)
     return PipelineResult(report=report, paths=paths, best_model=best_model,
                           output_dir=output_dir)
+
+
+def load_model_file(path: str | os.PathLike) -> keras.Model:
+    """Load a saved tf_keras model (``.keras``, ``.h5`` or SavedModel folder).
+
+    Args:
+        path: The file or folder.
+
+    Returns:
+        The model (not compiled).
+
+    Raises:
+        ConfigError: If the path does not exist or does not hold a tf_keras model.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"Received: model={str(path)!r}; expected an existing model file "
+                          "(.keras, .h5 or a SavedModel folder).")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # the loaders raise many types; name the file and the cause
+        raise ConfigError(
+            f"Received: model={str(path)!r}; expected a tf_keras model file, but loading "
+            f"failed: {type(exc).__name__}: {exc}") from None
+
+
+def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.PathLike, *,
+                         dataset: Dataset | str = "digits", seed: int = 0,
+                         stream: TextIO | None = None, **kwargs: Any):
+    """`auto_compress` a saved model on a data set: the ``keras-autoopt compress`` job.
+
+    Args:
+        model_path: The saved tf_keras classifier.
+        output_dir: Folder for the stages and the compression report.
+        dataset: A `Dataset` or a `load_dataset` source.
+        seed: Seed of the split and the fine-tuning.
+        stream: Progress lines; None means standard output.
+        **kwargs: Arguments of `auto_compress` (``max_accuracy_drop``, ...).
+
+    Returns:
+        The `AutoCompressResult`.
+
+    Raises:
+        ConfigError: For a missing or unreadable model, or one whose input or
+            output does not fit the data, before any training.
+    """
+    if not isinstance(dataset, Dataset):
+        dataset = load_dataset(dataset, seed=seed)
+    model = load_model_file(model_path)
+    if tuple(model.input_shape[1:]) != tuple(dataset.input_shape):
+        raise ConfigError(
+            f"Received: model input shape {tuple(model.input_shape[1:])}; expected "
+            f"{tuple(dataset.input_shape)}, the shape of the {dataset.name} samples.")
+    if model.output_shape[-1] != dataset.num_classes:
+        raise ConfigError(
+            f"Received: model with {model.output_shape[-1]} outputs; expected "
+            f"{dataset.num_classes}, the classes of {dataset.name}.")
+    return auto_compress(model, dataset, output_dir, seed=seed,
+                         stream=sys.stdout if stream is None else stream, **kwargs)
+
+
+def _compress_best(tuner: kt.Tuner, config: PipelineConfig, dataset: Dataset,
+                   output_dir: Path, out: TextIO):
+    """Run `auto_compress` on the best trial's own model (trained on train only).
+
+    The refit model has seen the validation split, which `auto_compress` uses
+    for its decisions; the trial's model has not.
+    """
+    settings = config.compress
+    print(f"Compressing the best trial's model (budget {settings.max_accuracy_drop:.2%} "
+          "validation accuracy)", file=out, flush=True)
+    model = tuner.get_best_models(1)[0]
+    return auto_compress(
+        model, dataset, output_dir / "compression",
+        max_accuracy_drop=settings.max_accuracy_drop, sparsities=settings.sparsities,
+        prune_epochs=settings.prune_epochs, cluster_counts=settings.cluster_counts,
+        cluster_epochs=settings.cluster_epochs, qat_epochs=settings.qat_epochs,
+        learning_rate=settings.learning_rate, seed=config.seed, stream=out,
+    )
 
 
 def _save_keras_model(model: keras.Model, path: Path) -> None:

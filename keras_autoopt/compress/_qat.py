@@ -75,8 +75,12 @@ class QATStep(CompressionStep):
             layer, keras.layers.InputLayer)
 
     def supports(self, layer: keras.layers.Layer) -> bool:
-        """Whether TF-MOT's default 8-bit registry can quantize ``layer``."""
-        return _REGISTRY.supports(layer)
+        """Whether TF-MOT's 8-bit scheme can quantize ``layer``.
+
+        Batch normalization is not in the registry but is folded into the
+        preceding Conv / Dense by the scheme's layout transforms.
+        """
+        return _REGISTRY.supports(layer) or isinstance(layer, keras.layers.BatchNormalization)
 
     def wrap(self, layer: keras.layers.Layer) -> keras.layers.Layer:
         """Annotate ``layer`` for quantization."""
