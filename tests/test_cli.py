@@ -90,3 +90,43 @@ def test_demo_end_to_end(tmp_path):
     best = max(model["accuracy"] for model in report["models"])
     assert best >= 0.97, report["models"]
     assert "[trial 12/12]" in result.stdout
+
+
+def test_compress_errors_exit_2(tmp_path, capsys):
+    code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "none.keras"))
+    assert code == 2
+    assert "Received: model=" in err and "expected an existing model file" in err
+    code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "none.keras"),
+                             "--max-accuracy-drop", "2")
+    assert code == 2 and "Received: --max-accuracy-drop=2.0; expected a fraction" in err
+
+
+def test_compress_refuses_a_model_that_does_not_fit_the_data(tmp_path, capsys):
+    from keras_autoopt._backend import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "m.keras")
+    code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "m.keras"))
+    assert code == 2
+    assert "Received: model input shape (4,); expected (8, 8, 1)" in err
+
+
+def test_compress_a_saved_model_end_to_end(tmp_path, capsys):
+    from keras_autoopt._backend import keras
+    from keras_autoopt.data import load_dataset
+
+    data = load_dataset("digits")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)), keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(data.x_train, data.y_train, epochs=5, verbose=0)
+    model.save(tmp_path / "m.keras")
+    code, out, _ = _run_main(capsys, "compress", "--model", str(tmp_path / "m.keras"),
+                             "--output", str(tmp_path / "c"), "--max-accuracy-drop", "0.02")
+    assert code == 0
+    assert "within budget" in out and "Report:" in out
+    report = json.loads((tmp_path / "c" / "compression.json").read_text())
+    assert report["budget"]["max_accuracy_drop"] == 0.02

@@ -102,3 +102,15 @@ def test_missing_file(tmp_path):
 def test_make_config_names_bad_keyword():
     with pytest.raises(ConfigError, match=r"arguments: unknown key 'trial'"):
         make_config(trial=3)
+
+
+def test_compress_section(tmp_path):
+    config = load_config(_write(tmp_path, "compress:\n  max_accuracy_drop: 0.02\n"
+                                          "  cluster_counts: [16]\n"))
+    assert config.compress.max_accuracy_drop == 0.02
+    assert config.compress.cluster_counts == (16,)
+    assert load_config(_write(tmp_path, "seed: 1\n", "b.yaml")).compress is None
+    with pytest.raises(ConfigError, match=r"line 2: unknown key 'compress.budget'"):
+        load_config(_write(tmp_path, "compress:\n  budget: 0.01\n", "c.yaml"))
+    with pytest.raises(ConfigError, match=r"Received: compress.max_accuracy_drop=1.5"):
+        load_config(_write(tmp_path, "compress:\n  max_accuracy_drop: 1.5\n", "d.yaml"))

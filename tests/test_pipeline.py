@@ -148,3 +148,18 @@ def test_bad_arguments_fail_before_work(tmp_path):
     with pytest.raises(DatasetError):
         run_pipeline("no-such-dataset", tmp_path / "c")
     assert not any(tmp_path.iterdir())
+
+
+def test_run_with_compression_adds_the_compressed_model(digits, tmp_path):
+    result = run_pipeline(
+        digits, tmp_path, hypermodel=_small_hypermodel(digits), trials=1, epochs=2,
+        export_modes=["float32"],
+        compress={"max_accuracy_drop": 0.05, "sparsities": [0.5], "prune_epochs": 1,
+                  "cluster_counts": [8], "cluster_epochs": 1, "qat_epochs": 1},
+    )
+    names = [m["name"] for m in result.report["models"]]
+    assert names[0] == "best_float32" and names[1].startswith("compressed_")
+    assert (tmp_path / "compression" / "compression.md").is_file()
+    assert (tmp_path / result.report["models"][1]["path"]).is_file()
+    assert result.report["compression"]["report"] == "compression/compression.md"
+    assert "## Compression" in (tmp_path / "report.md").read_text()

@@ -1,0 +1,94 @@
+import io
+import json
+
+import numpy as np
+import pytest
+
+from keras_autoopt._backend import keras
+from keras_autoopt.compress import allocate, auto_compress, layer_sensitivity
+from keras_autoopt.data import Dataset
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    rng = np.random.default_rng(1)
+    n = 240
+    y = np.arange(n) % 3
+    x = rng.normal(0.0, 0.1, size=(n, 8, 8, 1)).astype("float32")
+    for k in range(3):
+        x[y == k, :, k * 2: k * 2 + 3, 0] += 1.0
+    y = y.astype("int64")
+    return Dataset("tiny", x[:150], y[:150], x[150:195], y[150:195], x[195:], y[195:], 3)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv"),
+        keras.layers.MaxPooling2D(2, name="pool"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(32, activation="relu", name="dense"),
+        keras.layers.Dense(3, activation="softmax", name="out"),
+    ], name="tiny_cnn")
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(dataset.x_train, dataset.y_train, epochs=6, batch_size=16, verbose=0)
+    return model
+
+
+def test_allocation_takes_the_highest_sparsity_within_budget():
+    sensitivity = {"a": {0.5: 0.0, 0.9: 0.004, 0.95: 0.02},
+                   "b": {0.5: 0.03, 0.9: 0.1},
+                   "c": {0.5: -0.01, 0.9: 0.005}}
+    assert allocate(sensitivity, 0.005) == {"a": 0.9, "b": 0.0, "c": 0.9}
+
+
+def test_sensitivity_measures_each_layer(trained, dataset):
+    baseline, sensitivity = layer_sensitivity(trained, dataset, sparsities=(0.5, 0.99),
+                                              epochs=1, batch_size=16)
+    assert baseline > 0.9
+    assert set(sensitivity) == {"conv", "dense", "out"}
+    for drops in sensitivity.values():
+        assert set(drops) == {0.5, 0.99}
+        assert all(-1 <= d <= 1 for d in drops.values())
+    # pruning the 3x3 conv (72 weights) to 99% leaves nothing: it must hurt
+    assert sensitivity["conv"][0.99] > sensitivity["conv"][0.5]
+
+
+def test_auto_compress_stays_within_budget_and_writes_the_report(trained, dataset, tmp_path):
+    stream = io.StringIO()
+    result = auto_compress(trained, dataset, tmp_path, max_accuracy_drop=0.05,
+                           sparsities=(0.5, 0.8), prune_epochs=3, cluster_counts=(8,),
+                           cluster_epochs=1, qat_epochs=1, batch_size=16,
+                           learning_rate=1e-3, stream=stream)
+    names = [s.name for s in result.stages]
+    assert names[:2] == ["float32", "ptq_int8"]
+    assert "qat" in names
+    chosen = result.chosen
+    assert result.baseline_val_accuracy - chosen.val_accuracy <= 0.05 + 1e-9
+    assert chosen.metrics["gzip_bytes"] == min(
+        s.metrics["gzip_bytes"] for s in result.stages
+        if result.baseline_val_accuracy - s.val_accuracy <= 0.05 + 1e-9)
+    report = json.loads((tmp_path / "compression.json").read_text())
+    assert report["chosen"] == chosen.name
+    assert report["model"] == {"name": "tiny_cnn", "params": trained.count_params()}
+    assert set(report["sensitivity"]) == {"conv", "dense", "out"}
+    rows = {row["stage"]: row for row in report["stages"]}
+    assert rows["float32"]["gzip_ratio"] == pytest.approx(
+        rows["float32"]["size_bytes"] / rows["float32"]["gzip_bytes"])
+    assert (tmp_path / "compression.md").read_text().count("| ") > 10
+    assert "[compress] chosen:" in stream.getvalue()
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"max_accuracy_drop": 1.5}, r"Received: max_accuracy_drop=1.5; expected a fraction"),
+    ({"sparsities": (0.5, 1.0)}, r"Received: sparsities=\(0.5, 1.0\)"),
+    ({"cluster_counts": (1,)}, r"Received: cluster_counts=\(1,\); expected a list of integers"),
+    ({"prune_epochs": 0}, r"Received: prune_epochs=0; expected a positive integer"),
+    ({"qat_epochs": -1}, r"Received: qat_epochs=-1; expected an integer >= 0"),
+])
+def test_bad_arguments_fail_before_work(trained, dataset, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        auto_compress(trained, dataset, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
