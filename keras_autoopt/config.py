@@ -54,29 +54,33 @@ class DatasetConfig(BaseModel):
 
 
 class CompressConfig(BaseModel):
-    """The ``compress:`` section: `auto_compress` on the best model after the search."""
+    """The ``compress:`` section: `auto_compress` on the best model after the search.
+
+    Unset keys keep `auto_compress`'s defaults.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_accuracy_drop: float = Field(default=0.01, ge=0, lt=1)
-    sparsities: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95, 0.98)
-    prune_epochs: int = Field(default=8, ge=1)
-    cluster_counts: tuple[int, ...] = (8, 16, 32)
-    cluster_epochs: int = Field(default=3, ge=0)
-    qat_epochs: int = Field(default=3, ge=0)
-    learning_rate: float = Field(default=3e-4, gt=0)
+    sparsities: tuple[float, ...] | None = None
+    sensitivity_epochs: int | None = Field(default=None, ge=1)
+    prune_epochs: int | None = Field(default=None, ge=1)
+    cluster_counts: tuple[int, ...] | None = None
+    cluster_epochs: int | None = Field(default=None, ge=0)
+    qat_epochs: int | None = Field(default=None, ge=0)
+    learning_rate: float | None = Field(default=None, gt=0)
 
     @field_validator("sparsities")
     @classmethod
-    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or not all(0 < v < 1 for v in value):
+    def _fractions(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is not None and (not value or not all(0 < v < 1 for v in value)):
             raise ValueError("expected a non-empty list of fractions in (0, 1)")
         return value
 
     @field_validator("cluster_counts")
     @classmethod
-    def _counts(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if not all(v >= 2 for v in value):
+    def _counts(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None and not all(v >= 2 for v in value):
             raise ValueError("expected cluster counts >= 2")
         return value
 

@@ -415,13 +415,8 @@ def _compress_best(tuner: kt.Tuner, config: PipelineConfig, dataset: Dataset,
     print(f"Compressing the best trial's model (budget {settings.max_accuracy_drop:.2%} "
           "validation accuracy)", file=out, flush=True)
     model = tuner.get_best_models(1)[0]
-    return auto_compress(
-        model, dataset, output_dir / "compression",
-        max_accuracy_drop=settings.max_accuracy_drop, sparsities=settings.sparsities,
-        prune_epochs=settings.prune_epochs, cluster_counts=settings.cluster_counts,
-        cluster_epochs=settings.cluster_epochs, qat_epochs=settings.qat_epochs,
-        learning_rate=settings.learning_rate, seed=config.seed, stream=out,
-    )
+    return auto_compress(model, dataset, output_dir / "compression", seed=config.seed,
+                         stream=out, **settings.model_dump(exclude_none=True))
 
 
 def _save_keras_model(model: keras.Model, path: Path) -> None:

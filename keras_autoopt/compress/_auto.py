@@ -7,11 +7,13 @@ measured):
    (constant schedule, a short fine-tune) and record the validation accuracy
    drop.
 2. **Allocation**: give each layer the highest candidate sparsity whose solo
-   drop is within a share of the budget (`sensitivity_share`).
+   drop is within its share of the budget, proportional to its number of
+   weights (scaled by `sensitivity_share`).
 3. **Prune** all layers together to their allocations (polynomial schedule,
    fine-tuned). Over budget: every layer steps back to its next lower
    candidate and pruning is redone from the float model, up to `max_backoffs`
-   times.
+   times. Within budget: the largest layer is pushed one candidate higher,
+   kept while the result stays within budget, up to `max_pushes` times.
 4. **Cluster** (sparsity-preserving) with each cluster count in turn, fewest
    first; the first within budget is kept.
 5. **QAT** with the collaborative scheme that preserves what came before
@@ -37,6 +39,9 @@ from keras_autoopt.compress._qat import QATStep
 from keras_autoopt.compress._stats import kernel_stats
 from keras_autoopt.compress._steps import clone_with_weights
 from keras_autoopt.report import CompressionReportPaths, environment_info, write_compression_report
+
+#: Learning rate of the sensitivity probes, relative to the fine-tuning rate.
+PROBE_LR_FACTOR = 1.0
 
 
 @dataclass
@@ -141,19 +146,32 @@ def layer_sensitivity(model: keras.Model, dataset, *, sparsities: Sequence[float
     return baseline, result
 
 
-def allocate(sensitivity: dict[str, dict[float, float]], budget: float) -> dict[str, float]:
-    """Give each layer the highest sparsity whose solo drop is within ``budget``.
+def allocate(sensitivity: dict[str, dict[float, float]], budget: float,
+             sizes: dict[str, int] | None = None, resolution: float = 0.0) -> dict[str, float]:
+    """Give each layer the highest sparsity whose solo drop is within its share of ``budget``.
+
+    With ``sizes``, a layer's share is proportional to its number of weights:
+    accuracy is spent where the bytes are, and a small layer (a first conv of a
+    few hundred weights) gets only the sparsities that cost nothing.
 
     Args:
         sensitivity: The output of `layer_sensitivity`.
-        budget: Largest validation drop allowed for one layer alone.
+        budget: Validation drop the layers share.
+        sizes: ``{layer: number of kernel weights}``; None gives every layer
+            the whole budget.
+        resolution: Smallest share a layer gets: the accuracy of one
+            validation sample (``1 / n_val``), below which a measured drop
+            is noise.
 
     Returns:
         ``{layer: sparsity}``; 0 for a layer that no candidate fits.
     """
+    total = sum(sizes.values()) if sizes else 0
     allocation = {}
     for name, drops in sensitivity.items():
-        fitting = [s for s, drop in drops.items() if drop <= budget + 1e-9]
+        share = budget * sizes[name] / total if sizes and total else budget
+        share = max(share, min(resolution, budget))
+        fitting = [s for s, drop in drops.items() if drop <= share + 1e-9]
         allocation[name] = max(fitting) if fitting else 0.0
     return allocation
 
@@ -173,15 +191,16 @@ def auto_compress(
     *,
     max_accuracy_drop: float = 0.01,
     sparsities: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.98),
-    sensitivity_share: float = 0.5,
-    sensitivity_epochs: int = 1,
-    prune_epochs: int = 8,
+    sensitivity_share: float = 1.0,
+    sensitivity_epochs: int = 3,
+    prune_epochs: int = 30,
     cluster_counts: Sequence[int] = (8, 16, 32),
-    cluster_epochs: int = 3,
-    qat_epochs: int = 3,
+    cluster_epochs: int = 10,
+    qat_epochs: int = 10,
     max_backoffs: int = 2,
+    max_pushes: int = 2,
     batch_size: int = 32,
-    learning_rate: float = 3e-4,
+    learning_rate: float = 1e-3,
     export_mode: str = "int8",
     seed: int = 0,
     stream: TextIO | None = None,
@@ -196,7 +215,7 @@ def auto_compress(
         max_accuracy_drop: Largest validation accuracy drop allowed, as a
             fraction (0.01 = one point).
         sparsities: Candidate per-layer sparsities.
-        sensitivity_share: Share of the budget one layer may use alone.
+        sensitivity_share: Share of the budget the layers split by size.
         sensitivity_epochs: Fine-tuning epochs of each sensitivity probe.
         prune_epochs: Fine-tuning epochs of the joint pruning.
         cluster_counts: Cluster counts tried, fewest first; empty skips
@@ -204,6 +223,8 @@ def auto_compress(
         cluster_epochs: Fine-tuning epochs of clustering.
         qat_epochs: Fine-tuning epochs of QAT; 0 skips QAT.
         max_backoffs: How often pruning may step back to lower sparsities.
+        max_pushes: How often pruning may raise the largest layer's sparsity
+            one candidate further while the result stays within budget.
         batch_size: Fine-tuning batch size.
         learning_rate: Fine-tuning learning rate (Adam).
         export_mode: TFLite mode of the non-QAT stages.
@@ -227,7 +248,7 @@ def auto_compress(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Received: {name}={value!r}; expected a positive integer.")
     for name, value in (("cluster_epochs", cluster_epochs), ("qat_epochs", qat_epochs),
-                        ("max_backoffs", max_backoffs)):
+                        ("max_backoffs", max_backoffs), ("max_pushes", max_pushes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"Received: {name}={value!r}; expected an integer >= 0.")
     plan = CompressionPlan([], export_mode=export_mode, batch_size=batch_size,
@@ -246,8 +267,10 @@ def auto_compress(
         f"{list(sparsities)}")
     baseline, sensitivity = layer_sensitivity(
         float_model, dataset, sparsities=sparsities, epochs=sensitivity_epochs,
-        batch_size=batch_size, learning_rate=learning_rate)
-    allocation = allocate(sensitivity, budget * sensitivity_share)
+        batch_size=batch_size, learning_rate=learning_rate * PROBE_LR_FACTOR)
+    sizes = {name: entry["size"] for name, entry in kernel_stats(float_model).items()}
+    allocation = allocate(sensitivity, budget * sensitivity_share, sizes,
+                          resolution=1.0 / len(dataset.x_val))
     notes: list[str] = []
 
     def within(stage: Stage) -> bool:
@@ -276,6 +299,27 @@ def auto_compress(
             pruned = stage
             break
         allocation = _back_off(allocation, sparsities)
+    # Push: the probes are noisy; while the joint result is within budget, raise
+    # the largest layers (most bytes) one candidate further and keep what holds.
+    pushes = 0
+    while pruned is not None and pushes < max_pushes:
+        order = sorted(allocation, key=lambda n: -sizes[n])
+        name = next((n for n in order if allocation[n] < sparsities[-1]), None)
+        if name is None:
+            break
+        higher = min(s for s in sparsities if s > allocation[name])
+        trial = {**allocation, name: higher}
+        pushes += 1
+        keras.utils.set_random_seed(seed)
+        stage = plan.run_step(float_model, PruningStep(max(trial.values()), layer_sparsity=trial,
+                                                       epochs=prune_epochs),
+                              dataset, output_dir, name=f"prune_push{pushes}")
+        stages.append(stage)
+        report(stage)
+        if within(stage) and stage.metrics["gzip_bytes"] < pruned.metrics["gzip_bytes"]:
+            pruned, allocation = stage, trial
+        else:
+            break
     if pruned is not None:
         current, kinds = pruned.model, ["prune"]
 
@@ -331,7 +375,8 @@ def auto_compress(
             "sparsities": list(sparsities), "sensitivity_share": sensitivity_share,
             "sensitivity_epochs": sensitivity_epochs, "prune_epochs": prune_epochs,
             "cluster_counts": list(cluster_counts), "cluster_epochs": cluster_epochs,
-            "qat_epochs": qat_epochs, "max_backoffs": max_backoffs, "batch_size": batch_size,
+            "qat_epochs": qat_epochs, "max_backoffs": max_backoffs,
+            "max_pushes": max_pushes, "batch_size": batch_size,
             "learning_rate": learning_rate, "export_mode": export_mode, "seed": seed,
         },
         "notes": notes,

@@ -1,0 +1,162 @@
+"""Compression of the reference CNN: TF-MOT guide recipe vs our automatic search, one run.
+
+Trains the reference CNN of ``benchmarks/reference.py`` on the digits train
+split (validation held out for decisions), then:
+
+* ``float32``: the model as is, and ``ptq_int8``: post-training int8;
+* ``anchor_tfmot_guide``: the TF-MOT pruning guide's recipe, 50 -> 80 %
+  PolynomialDecay pruning for 2 epochs, stripped, int8 post-training
+  quantization;
+* ``auto_*``: every stage of `auto_compress` (sensitivity analysis, per-layer
+  sparsity, clustering, collaborative QAT) with a 1-point budget.
+
+Headline: ratio = float32 .tflite bytes / the smallest .tflite gzip bytes whose
+LiteRT test accuracy is within 1.0 point of float32 (milestone >= 25x,
+goal >= 40x); and int8 vs float32 LiteRT latency (goal >= 2.5x faster).
+
+Run: ``python benchmarks/compression.py [--seed 0]``
+Writes ``benchmarks/results/compression.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from reference import REFERENCE_BATCH_SIZE, REFERENCE_EPOCHS, reference_cnn
+
+from keras_autoopt._backend import keras
+from keras_autoopt._io import atomic_write_text
+from keras_autoopt.compress import CompressionPlan, PruningStep, auto_compress
+from keras_autoopt.data import load_dataset
+from keras_autoopt.report import environment_info
+
+RESULTS = Path(__file__).parent / "results" / "compression.json"
+BUDGET_PT = 1.0
+
+
+def _entry(name, stage, float32_size, extra=None):
+    metrics = stage.metrics
+    return {
+        "name": name,
+        "mode": stage.mode,
+        "size_bytes": metrics["size_bytes"],
+        "gzip_bytes": metrics["gzip_bytes"],
+        "accuracy": metrics["accuracy"],
+        "latency_us_median": metrics["latency_us_median"],
+        "val_accuracy": stage.val_accuracy,
+        "sparsity": round(sum(v["zeros"] for v in stage.layers.values())
+                          / max(1, sum(v["size"] for v in stage.layers.values())), 4),
+        "max_unique_weights": max((v["unique_weights"] for v in stage.layers.values()),
+                                  default=0),
+        "ratio_float32_bytes_over_gzip": round(float32_size / metrics["gzip_bytes"], 2),
+        "wall_time_s": round(stage.wall_time_s, 2),
+        **(extra or {}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    dataset = load_dataset("digits", seed=args.seed)
+    keras.utils.set_random_seed(args.seed)
+    start = time.perf_counter()
+    model = reference_cnn(dataset.input_shape, dataset.num_classes)
+    model.fit(dataset.x_train, dataset.y_train, epochs=REFERENCE_EPOCHS,
+              batch_size=REFERENCE_BATCH_SIZE, verbose=0)
+    train_time = time.perf_counter() - start
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        anchor_plan = CompressionPlan(
+            [PruningStep(0.8, initial_sparsity=0.5, schedule="polynomial", epochs=2)],
+            export_mode="int8", batch_size=REFERENCE_BATCH_SIZE, learning_rate=1e-4)
+        keras.utils.set_random_seed(args.seed)
+        start = time.perf_counter()
+        anchor_stages = anchor_plan.run(model, dataset, tmp / "anchor", seed=args.seed)
+        anchor_time = time.perf_counter() - start
+
+        start = time.perf_counter()
+        auto = auto_compress(model, dataset, tmp / "auto", max_accuracy_drop=BUDGET_PT / 100,
+                             seed=args.seed, stream=io.StringIO())
+        auto_time = time.perf_counter() - start
+
+    float32, ptq = anchor_stages[0], anchor_stages[1]
+    f32_size = float32.metrics["size_bytes"]
+    entries = [
+        _entry("float32", float32, f32_size),
+        _entry("ptq_int8", ptq, f32_size),
+        _entry("anchor_tfmot_guide", anchor_stages[-1], f32_size,
+               {"recipe": "PolynomialDecay 0.5->0.8, 2 epochs, lr 1e-4, strip, int8 PTQ"}),
+    ]
+    entries += [_entry(f"auto_{s.name}", s, f32_size, {"chosen_by_auto": s is auto.chosen})
+                for s in auto.stages[2:]]
+    base_acc = float32.metrics["accuracy"]
+    for entry in entries:
+        entry["accuracy_delta_pt"] = round(100 * (entry["accuracy"] - base_acc), 2)
+        entry["within_1pt_test"] = entry["accuracy_delta_pt"] >= -BUDGET_PT - 1e-9
+
+    def best(names):
+        pool = [e for e in entries if e["name"] in names and e["within_1pt_test"]]
+        return min(pool, key=lambda e: e["gzip_bytes"]) if pool else None
+
+    ours = best({e["name"] for e in entries if e["name"].startswith("auto_")})
+    anchor = best({"anchor_tfmot_guide"})
+    latency_ratio = float32.metrics["latency_us_median"] / ptq.metrics["latency_us_median"]
+
+    print(f"{'name':22} {'mode':8} {'accuracy':>9} {'Δpt':>6} {'bytes':>8} {'gzip':>8} "
+          f"{'ratio':>7} {'lat µs':>7} {'sparsity':>8} {'uniq':>5}")
+    for e in entries:
+        print(f"{e['name']:22} {e['mode']:8} {e['accuracy']:>9.2%} {e['accuracy_delta_pt']:>+6.2f} "
+              f"{e['size_bytes']:>8,} {e['gzip_bytes']:>8,} "
+              f"{e['ratio_float32_bytes_over_gzip']:>6.1f}x {e['latency_us_median']:>7.1f} "
+              f"{e['sparsity']:>8.1%} {e['max_unique_weights']:>5}")
+    headline = ours["ratio_float32_bytes_over_gzip"] if ours else None
+    guide = entries[2]
+    print(f"\nratio float32 bytes / smallest gzip within {BUDGET_PT} pt (test): "
+          f"ours {headline}x ({ours['name'] if ours else 'none'}); TF-MOT guide recipe "
+          f"{guide['ratio_float32_bytes_over_gzip']}x at {guide['accuracy_delta_pt']:+.2f} pt"
+          f" ({'within' if anchor else 'outside'} the budget); milestone >= 25x, goal >= 40x")
+    print(f"int8 vs float32 LiteRT latency: {latency_ratio:.2f}x faster (goal >= 2.5x)")
+    print(f"wall time: train {train_time:.1f}s, anchor {anchor_time:.1f}s, auto {auto_time:.1f}s")
+
+    result = {
+        "benchmark": "compression",
+        "model": "reference CNN (benchmarks/reference.py): 2xConv32 + MaxPool + Dense128",
+        "params": int(model.count_params()),
+        "dataset": dataset.summary(),
+        "seed": args.seed,
+        "reference_epochs": REFERENCE_EPOCHS,
+        "budget_pt": BUDGET_PT,
+        "entries": entries,
+        "headline": {
+            "ratio_ours": headline,
+            "ratio_ours_stage": ours["name"] if ours else None,
+            "ratio_tfmot_guide_within_budget": (
+                anchor["ratio_float32_bytes_over_gzip"] if anchor else None),
+            "tfmot_guide": {k: entries[2][k] for k in (
+                "ratio_float32_bytes_over_gzip", "accuracy_delta_pt", "gzip_bytes")},
+            "milestone": 25, "goal": 40,
+            "auto_chosen_on_validation": f"auto_{auto.chosen.name}",
+            "int8_vs_float32_latency_speedup": round(latency_ratio, 2),
+            "latency_goal": 2.5,
+        },
+        "auto": {"allocation": auto.allocation, "settings": auto.report["settings"],
+                 "sensitivity": auto.report["sensitivity"], "notes": auto.notes},
+        "wall_time_s": {"train": round(train_time, 1), "anchor": round(anchor_time, 1),
+                        "auto": round(auto_time, 1)},
+        "environment": environment_info(),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
