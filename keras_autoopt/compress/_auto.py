@@ -190,15 +190,15 @@ def auto_compress(
     output_dir: str | Path,
     *,
     max_accuracy_drop: float = 0.01,
-    sparsities: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.98),
+    sparsities: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.98, 0.99),
     sensitivity_share: float = 1.0,
     sensitivity_epochs: int = 3,
-    prune_epochs: int = 30,
+    prune_epochs: int = 40,
     cluster_counts: Sequence[int] = (8, 16, 32),
     cluster_epochs: int = 10,
     qat_epochs: int = 10,
     max_backoffs: int = 2,
-    max_pushes: int = 2,
+    max_pushes: int = 3,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     export_mode: str = "int8",
@@ -226,7 +226,8 @@ def auto_compress(
         max_pushes: How often pruning may raise the largest layer's sparsity
             one candidate further while the result stays within budget.
         batch_size: Fine-tuning batch size.
-        learning_rate: Fine-tuning learning rate (Adam).
+        learning_rate: Pruning fine-tuning learning rate (Adam); clustering
+            uses 0.3x, QAT 0.1x of it (they start from a converged model).
         export_mode: TFLite mode of the non-QAT stages.
         seed: Seed of every fine-tuning.
         stream: Progress lines go here; None prints nothing.
@@ -328,6 +329,7 @@ def auto_compress(
             break
         keras.utils.set_random_seed(seed)
         stage = plan.run_step(current, ClusteringStep(count, epochs=cluster_epochs,
+                                                      learning_rate=learning_rate * 0.3,
                                                       preserve_sparsity="prune" in kinds),
                               dataset, output_dir, name=f"cluster{count}")
         stages.append(stage)
@@ -338,7 +340,9 @@ def auto_compress(
 
     if qat_epochs:
         keras.utils.set_random_seed(seed)
-        stage = plan.run_step(current, QATStep(epochs=qat_epochs), dataset, output_dir,
+        stage = plan.run_step(current, QATStep(epochs=qat_epochs,
+                                               learning_rate=learning_rate * 0.1),
+                              dataset, output_dir,
                               name="qat", earlier_kinds=kinds)
         stages.append(stage)
         report(stage)

@@ -15,7 +15,7 @@ from keras_autoopt.report._format import (
     fmt_value,
 )
 from keras_autoopt.report._md import environment_section, md_link, md_table
-from keras_autoopt.report._schema import is_missing_number
+from keras_autoopt.report._schema import is_missing_number, is_real
 
 _TOP_LEVEL_KEYS = ("model", "dataset", "budget", "chosen", "stages", "environment", "sensitivity")
 _MODEL_KEYS = ("name", "params")
@@ -70,12 +70,36 @@ def _delta(stage: Mapping[str, Any], budget: Mapping[str, Any]) -> float | None:
     return float(stage["accuracy"]) - float(budget["baseline_accuracy"])
 
 
+def decided_on_validation(stages: Sequence[Mapping[str, Any]],
+                          budget: Mapping[str, Any]) -> bool:
+    """Whether "within budget" was decided on validation accuracy.
+
+    True when the budget carries ``baseline_val_accuracy`` and every stage a
+    ``val_accuracy`` (as `auto_compress` writes them): the table then shows the
+    validation figures the decision used beside the test figures.
+
+    Args:
+        stages: Validated stage records.
+        budget: The ``budget`` part of the report.
+
+    Returns:
+        Whether to show the validation columns.
+    """
+    return is_real(budget.get("baseline_val_accuracy")) and bool(stages) and all(
+        is_real(stage.get("val_accuracy")) for stage in stages)
+
+
 def _stage_row(
-    stage: Mapping[str, Any], budget: Mapping[str, Any], chosen: bool, folder: str
+    stage: Mapping[str, Any], budget: Mapping[str, Any], chosen: bool, folder: str,
+    with_val: bool = False,
 ) -> list[str]:
     name = md_link(str(stage["stage"]), posixpath.join(folder, str(stage["path"])))
     if chosen:
         name = f"**{name}** (chosen)"
+    val = [
+        fmt_percent(stage["val_accuracy"]),
+        fmt_points(float(stage["val_accuracy"]) - float(budget["baseline_val_accuracy"])),
+    ] if with_val else []
     return [
         name,
         str(stage["mode"]),
@@ -83,6 +107,7 @@ def _stage_row(
         _fmt_unique_weights(stage["unique_weights"]),
         fmt_percent(stage["accuracy"]),
         fmt_points(_delta(stage, budget)),
+        *val,
         fmt_int(stage["size_bytes"]),
         fmt_int(stage["gzip_bytes"]),
         fmt_number(stage["latency_us_median"], 1),
@@ -111,11 +136,24 @@ def stages_table(
         The table's lines.
 
     """
-    rows = [_stage_row(stage, budget, stage["stage"] == chosen, folder) for stage in stages]
-    return md_table(_STAGE_HEADER, rows, _STAGE_ALIGN)
+    with_val = decided_on_validation(stages, budget)
+    rows = [_stage_row(stage, budget, stage["stage"] == chosen, folder, with_val)
+            for stage in stages]
+    if not with_val:
+        return md_table(_STAGE_HEADER, rows, _STAGE_ALIGN)
+    header = (*_STAGE_HEADER[:6], "val accuracy (%)", "Δ val (pt)", *_STAGE_HEADER[6:])
+    return md_table(header, rows, _STAGE_ALIGN[:6] + "rr" + _STAGE_ALIGN[6:])
 
 
 def _budget_text(budget: Mapping[str, Any]) -> str:
+    if is_real(budget.get("baseline_val_accuracy")):
+        floor = float(budget["baseline_val_accuracy"]) - float(budget["max_accuracy_drop"])
+        return (
+            f"decided on the validation split: baseline validation accuracy "
+            f"{fmt_percent(budget['baseline_val_accuracy'])} %, at most "
+            f"{fmt_number(100.0 * float(budget['max_accuracy_drop']), 2)} pt lower, so at "
+            f"least {fmt_percent(floor)} %; the test figures are reported, never used to decide"
+        )
     return (
         f"baseline accuracy {fmt_percent(budget['baseline_accuracy'])} %, at most "
         f"{fmt_number(100.0 * float(budget['max_accuracy_drop']), 2)} pt lower, so at least "

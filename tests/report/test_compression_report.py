@@ -514,3 +514,18 @@ def test_report_compression_key_is_validated(report, compression_report, mutate,
     report["compression"] = pointer
     with pytest.raises(ValueError, match=pattern):
         validate_report(report)
+
+
+def test_validation_columns_when_the_budget_was_decided_on_validation(compression_report,
+                                                                     tmp_path):
+    report = compression_report
+    report["budget"]["baseline_val_accuracy"] = 0.99
+    for stage, val in zip(report["stages"], (0.99, 0.985, 0.98, 0.975, 0.97), strict=False):
+        stage["val_accuracy"] = val
+    paths = write_compression_report(report, tmp_path)
+    markdown = paths.markdown.read_text()
+    assert ("| accuracy (%) | Δ accuracy (pt) | val accuracy (%) | Δ val (pt) | size (bytes) |"
+            in markdown)
+    assert "decided on the validation split: baseline validation accuracy 99.00 %" in markdown
+    float32_row = _row(markdown, "[float32](models/float32.tflite)")
+    assert "| 99.20 | +0.00 | 99.00 | +0.00 | 309,240 |" in float32_row
