@@ -30,6 +30,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python benchmarks/compression.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -7,6 +7,15 @@ keras_tuner.
 """
 
 from keras_autoopt import _backend  # noqa: F401, I001  (first: binds tf.keras to tf_keras)
+from keras_autoopt.compress import (
+    ClusteringStep,
+    CompressionHyperModel,
+    CompressionPlan,
+    PruningStep,
+    QATStep,
+    auto_compress,
+    train_mixed_precision,
+)
 from keras_autoopt.config import ConfigError, PipelineConfig, load_config
 from keras_autoopt.data import (
     Dataset,
@@ -37,6 +46,9 @@ __all__ = [
     "EXPORT_MODES",
     "TUNERS",
     "ClassifierHyperModel",
+    "ClusteringStep",
+    "CompressionHyperModel",
+    "CompressionPlan",
     "ConfigError",
     "ConvNetHyperModel",
     "Dataset",
@@ -47,10 +59,13 @@ __all__ = [
     "OptimizerSpace",
     "PipelineConfig",
     "PipelineResult",
+    "PruningStep",
+    "QATStep",
     "TFLiteMetrics",
     "TFLiteRunner",
     "TrialLogger",
     "__version__",
+    "auto_compress",
     "environment_info",
     "export_tflite",
     "from_arrays",
@@ -62,5 +77,6 @@ __all__ = [
     "make_tuner",
     "measure_tflite",
     "run_pipeline",
+    "train_mixed_precision",
     "write_report",
 ]
