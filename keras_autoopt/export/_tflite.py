@@ -170,7 +170,8 @@ def _check_fraction(name: str, value: object, *, upper: float | None) -> float:
     return float(value)
 
 
-def _convert(model: keras.Model, mode: str, calibration: np.ndarray | None) -> bytes:
+def _convert(model: keras.Model, mode: str, calibration: np.ndarray | None,
+             int8_io: bool = True) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -184,8 +185,9 @@ def _convert(model: keras.Model, mode: str, calibration: np.ndarray | None) -> b
 
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
     with warnings.catch_warnings():
         # Emitted for every int8-input model: the converter asks for input
         # statistics that only the legacy (TOCO) path used; the calibration
@@ -276,6 +278,7 @@ def export_tflite(
     verify_data: np.ndarray | None = None,
     tolerance: float | None = None,
     min_top1_agreement: float | None = None,
+    int8_io: bool = True,
 ) -> ExportResult:
     """Convert a ``tf_keras`` model to ``.tflite``, verify it, and write it atomically.
 
@@ -286,8 +289,9 @@ def export_tflite(
       of large tensors (1024+ elements) are stored as int8 and the kernels
       quantize activations on the fly; inputs and outputs stay float32.
     - ``"float16"``: ``Optimize.DEFAULT`` with float16 weights.
-    - ``"int8"``: full integer quantization, int8 input and output tensors,
-      calibrated on ``num_calibration_samples`` samples drawn (without
+    - ``"int8"``: full integer quantization, int8 input and output tensors
+      (float32 ones with ``int8_io=False``, the converter adding quantize /
+      dequantize ops), calibrated on ``num_calibration_samples`` samples drawn (without
       replacement, fixed seed) from ``representative_data``.
 
     Verification runs the converted bytes under LiteRT (`TFLiteRunner`) and the
@@ -342,6 +346,8 @@ def export_tflite(
             ``DEFAULT_TOLERANCES[mode]``.
         min_top1_agreement: Smallest accepted top-1 agreement, in [0, 1];
             defaults to ``DEFAULT_MIN_TOP1_AGREEMENT[mode]``.
+        int8_io: For ``mode="int8"``: int8 input and output tensors (True) or
+            float32 ones around the integer graph (False).
 
     Returns:
         An `ExportResult`.
@@ -402,7 +408,9 @@ def export_tflite(
         calibration = representative_data[np.sort(chosen)]
 
     path = Path(path)
-    tflite_model = _convert(model, mode, calibration)
+    if not isinstance(int8_io, bool):
+        raise ValueError(f"Received: int8_io={int8_io!r}; expected True or False.")
+    tflite_model = _convert(model, mode, calibration, int8_io)
     max_abs_diff = agreement = None
     if verify_data is not None:
         max_abs_diff, agreement = _verify(

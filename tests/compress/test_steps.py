@@ -120,7 +120,9 @@ def test_clustering_keeps_at_most_n_values_and_preserves_sparsity(trained, datas
 
 @pytest.mark.parametrize("steps", [
     [QATStep(epochs=1)],
-    [PruningStep(0.5, epochs=1), ClusteringStep(8, epochs=1), QATStep(epochs=1)],
+    [PruningStep(0.5, epochs=1), QATStep(epochs=1)],  # PQAT
+    [ClusteringStep(8, epochs=1, preserve_sparsity=False), QATStep(epochs=1)],  # CQAT
+    [PruningStep(0.5, epochs=1), ClusteringStep(8, epochs=1), QATStep(epochs=1)],  # PCQAT
 ])
 def test_qat_and_pcqat_export_int8_and_run_under_litert(trained, dataset, tmp_path, steps):
     stages = CompressionPlan(steps, batch_size=16).run(trained, dataset, tmp_path)
@@ -129,8 +131,11 @@ def test_qat_and_pcqat_export_int8_and_run_under_litert(trained, dataset, tmp_pa
     runner = TFLiteRunner(qat.path)
     assert runner.input_details[0]["dtype"] == np.int8
     assert qat.metrics["accuracy"] > 0.8
-    if len(steps) == 3:
-        assert qat.layers["dense"]["sparsity"] >= 0.49  # PCQAT kept the zeros
+    kinds = [step.kind for step in steps]
+    if "prune" in kinds:
+        assert qat.layers["dense"]["sparsity"] >= 0.49  # PQAT / PCQAT kept the zeros
+    if "cluster" in kinds:
+        assert qat.layers["dense"]["unique_weights"] <= 9  # CQAT / PCQAT kept the clusters
 
 
 def test_scheme_resolution():

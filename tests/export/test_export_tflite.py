@@ -288,3 +288,17 @@ def test_two_output_model_cannot_be_verified(tiny_images, tmp_path, no_conversio
     model = keras.Model(inputs, [LAYERS.Dense(3)(flat), LAYERS.Dense(2)(flat)])
     with pytest.raises(ValueError, match=r"with 2 outputs; export verification expects"):
         export_tflite(model, tmp_path / "m.tflite", verify_data=tiny_images[2])
+
+
+def test_int8_with_float_io(trained, tiny_images, tmp_path):
+    trained, _ = trained
+    x, _, _, _ = tiny_images
+    result = export_tflite(trained, tmp_path / "m.tflite", mode="int8", representative_data=x,
+                           int8_io=False)
+    runner = TFLiteRunner(result.path)
+    assert runner.input_details[0]["dtype"] == np.float32
+    assert runner.output_details[0]["dtype"] == np.float32
+    assert result.top1_agreement >= 0.9
+    with pytest.raises(ValueError, match=r"Received: int8_io='no'; expected True or False"):
+        export_tflite(trained, tmp_path / "n.tflite", mode="int8", representative_data=x,
+                      int8_io="no")
