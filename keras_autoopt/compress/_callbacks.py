@@ -44,7 +44,8 @@ class CompressionLogger(keras.callbacks.Callback):
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def _stats(self):
-        return kernel_stats(self.model)
+        # A Distiller trains its student: report the student, not the teacher.
+        return kernel_stats(getattr(self.model, "student", self.model))
 
     def on_epoch_end(self, epoch, logs=None):
         stats = self._stats()
