@@ -41,7 +41,9 @@ def as_logits(outputs: tf.Tensor, kind: str) -> tf.Tensor:
         Logits.
     """
     if kind == "probabilities":
-        return tf.math.log(tf.clip_by_value(tf.cast(outputs, tf.float32), _EPS, 1.0))
+        # log(p + eps), not log(clip(p)): clipping would cut the gradient of a
+        # student that gives the teacher's class almost no probability.
+        return tf.math.log(tf.cast(outputs, tf.float32) + _EPS)
     return tf.cast(outputs, tf.float32)
 
 
