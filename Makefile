@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/compression.py
+	$(BIN)/python benchmarks/distillation.py
+	$(BIN)/python benchmarks/transfer.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

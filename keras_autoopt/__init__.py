@@ -26,6 +26,12 @@ from keras_autoopt.data import (
     from_tf_dataset,
     load_dataset,
 )
+from keras_autoopt.distill import (
+    DistillationHyperModel,
+    Distiller,
+    FeatureDistillation,
+    LogitsDistillation,
+)
 from keras_autoopt.export import EXPORT_MODES, ExportResult, ExportVerificationError, export_tflite
 from keras_autoopt.measure import TFLiteMetrics, TFLiteRunner, measure_tflite
 from keras_autoopt.pipeline import PipelineResult, run_pipeline
@@ -36,6 +42,7 @@ from keras_autoopt.search import (
     ConvNetHyperModel,
     DenseHyperModel,
     OptimizerSpace,
+    TransferHyperModel,
     TrialLogger,
     make_tuner,
 )
@@ -54,8 +61,12 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "DenseHyperModel",
+    "DistillationHyperModel",
+    "Distiller",
     "ExportResult",
     "ExportVerificationError",
+    "FeatureDistillation",
+    "LogitsDistillation",
     "OptimizerSpace",
     "PipelineConfig",
     "PipelineResult",
@@ -63,6 +74,7 @@ __all__ = [
     "QATStep",
     "TFLiteMetrics",
     "TFLiteRunner",
+    "TransferHyperModel",
     "TrialLogger",
     "__version__",
     "auto_compress",
