@@ -13,16 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from keras_autoopt._backend import keras
+from keras_autoopt._graph import check_graph_model
 
 MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
-
-
-def _check_functional(model: keras.Model) -> None:
-    if not (isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)):
-        raise ValueError(
-            f"Received: model of type {type(model).__name__}; expected a Sequential or "
-            "functional tf_keras model."
-        )
 
 
 def with_policy(model: keras.Model, policy: str) -> keras.Model:
@@ -44,7 +37,7 @@ def with_policy(model: keras.Model, policy: str) -> keras.Model:
     if policy not in ("float32", *MIXED_POLICIES):
         raise ValueError(
             f"Received: policy={policy!r}; expected 'float32' or one of {MIXED_POLICIES}.")
-    _check_functional(model)
+    check_graph_model("model", model, "its layers are rebuilt under the policy")
     last = model.layers[-1]
 
     def clone(layer):

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from keras_autoopt._backend import keras
+from keras_autoopt._graph import check_graph_model
 
 SCHEDULES = ("polynomial", "constant")
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "density_based", "random")
@@ -132,13 +133,7 @@ class CompressionStep:
             ValueError: For a subclassed model or an unknown layer in the
                 step's per-layer settings.
         """
-        if not isinstance(model, keras.Model) or not (
-            isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)
-        ):
-            raise ValueError(
-                f"Received: model of type {type(model).__name__}; expected a Sequential or "
-                "functional tf_keras model (TF-MOT cannot wrap subclassed models)."
-            )
+        check_graph_model("model", model, "TF-MOT cannot wrap subclassed models")
         self._check_layer_names(model)
         self.skipped = []
         for layer in model.layers:

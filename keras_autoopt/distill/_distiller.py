@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from keras_autoopt._backend import keras, tf
+from keras_autoopt._graph import check_graph_model
 from keras_autoopt.distill._losses import (
     FeatureDistillation,
     LogitsDistillation,
@@ -23,17 +24,6 @@ from keras_autoopt.distill._losses import (
 #: Teacher accuracy on the first training samples at or below this multiple of
 #: chance makes `Distiller.fit` warn that the teacher looks untrained.
 UNTRAINED_TEACHER_FACTOR = 1.5
-
-
-def _check_graph_model(name: str, model: Any) -> keras.Model:
-    if not isinstance(model, keras.Model):
-        raise ValueError(
-            f"Received: {name} of type {type(model).__name__}; expected a tf_keras Model.")
-    if not (isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)):
-        raise ValueError(
-            f"Received: {name}={model.name!r}, a subclassed model; expected a Sequential or "
-            "functional model (its layers' outputs are needed for distillation).")
-    return model
 
 
 def _output_kind(model: keras.Model, declared: str, role: str) -> str:
@@ -101,8 +91,9 @@ class Distiller(keras.Model):
                  teacher_outputs: str = "auto", student_outputs: str = "auto",
                  name: str = "distiller", **kwargs):
         super().__init__(name=name, **kwargs)
-        _check_graph_model("teacher", teacher)
-        _check_graph_model("student", student)
+        why = "its layers' outputs are needed for distillation"
+        check_graph_model("teacher", teacher, why)
+        check_graph_model("student", student, why)
         if tuple(teacher.output_shape[1:]) != tuple(student.output_shape[1:]):
             raise ValueError(
                 f"Received: teacher output shape {tuple(teacher.output_shape[1:])} and student "
