@@ -160,11 +160,7 @@ def render_models_plot(models: Sequence[Mapping[str, Any]]) -> bytes:
         The PNG file's bytes. With no plottable model, an empty chart saying so.
 
     """
-    figure, axes = _new_figure()
-    axes.set_xscale("log")
-    axes.set_xlabel("gzip size (bytes, log scale)")
-    axes.set_ylabel("accuracy (%)")
-    axes.set_title("Exported models: accuracy vs gzip size")
+    figure, axes = _accuracy_vs_gzip_axes("Exported models: accuracy vs gzip size")
     points = sorted((model for model in models if _plottable(model)), key=_gzip_key)
     if points:
         xs = [int(model["gzip_bytes"]) for model in points]
@@ -188,6 +184,16 @@ def render_models_plot(models: Sequence[Mapping[str, Any]]) -> bytes:
     if left_out:
         _footnote(axes, [f"{left_out} model(s) without accuracy or gzip size not shown"])
     return _to_png(figure)
+
+
+def _accuracy_vs_gzip_axes(title: str):
+    """A new figure whose axes show accuracy (%) against gzip bytes on a log scale."""
+    figure, axes = _new_figure()
+    axes.set_xscale("log")
+    axes.set_xlabel("gzip size (bytes, log scale)")
+    axes.set_ylabel("accuracy (%)")
+    axes.set_title(title)
+    return figure, axes
 
 
 def _gzip_key(model: Mapping[str, Any]) -> int:
@@ -214,11 +220,7 @@ def render_compression_plot(
         The PNG file's bytes. With no plottable stage, an empty chart saying so.
 
     """
-    figure, axes = _new_figure()
-    axes.set_xscale("log")
-    axes.set_xlabel("gzip size (bytes, log scale)")
-    axes.set_ylabel("accuracy (%)")
-    axes.set_title("Compression stages: accuracy vs gzip size")
+    figure, axes = _accuracy_vs_gzip_axes("Compression stages: accuracy vs gzip size")
     points = sorted((stage for stage in stages if _plottable(stage)), key=_gzip_key)
     if points:
         floor = 100.0 * accuracy_floor
