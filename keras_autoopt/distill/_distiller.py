@@ -67,6 +67,14 @@ class Distiller(keras.Model):
     inputs are the same every epoch: not with random augmentation inside the
     input pipeline (the teacher would see other images than the student).
 
+    Consistent augmentation ("function matching", Beyer et al. 2022):
+    ``augmentation`` is a tf_keras layer (``GaussianNoise``,
+    ``RandomTranslation``, a ``Sequential`` of them, or a ``Lambda``) applied
+    with ``training=True`` to every training batch before *both* teacher and
+    student see it, so the student matches the teacher on inputs the labels
+    never covered. It draws new inputs every step, so it cannot be combined
+    with ``cache_teacher``.
+
     Compression composes: wrap the student with a `CompressionPlan` first and
     pass ``plan.callbacks()`` to ``Distiller.fit``.
 
@@ -79,6 +87,8 @@ class Distiller(keras.Model):
             means 1 each.
         teacher_outputs: ``"auto"``, ``"logits"`` or ``"probabilities"``.
         student_outputs: Likewise for the student.
+        augmentation: None, or a tf_keras Layer applied to each training
+            batch (``training=True``) before teacher and student.
         name: The model's name.
 
     Raises:
@@ -89,6 +99,7 @@ class Distiller(keras.Model):
     def __init__(self, teacher: keras.Model, student: keras.Model,
                  distillation_losses=None, distillation_loss_weights: Sequence[float] | None = None,
                  teacher_outputs: str = "auto", student_outputs: str = "auto",
+                 augmentation: keras.layers.Layer | None = None,
                  name: str = "distiller", **kwargs):
         super().__init__(name=name, **kwargs)
         why = "its layers' outputs are needed for distillation"
@@ -102,6 +113,11 @@ class Distiller(keras.Model):
             raise ValueError(
                 f"Received: teacher input shape {tuple(teacher.input_shape[1:])} and student "
                 f"input shape {tuple(student.input_shape[1:])}; expected the same shape.")
+        if augmentation is not None and not isinstance(augmentation, keras.layers.Layer):
+            raise ValueError(
+                f"Received: augmentation of type {type(augmentation).__name__}; expected None "
+                "or a tf_keras Layer (wrap a function in keras.layers.Lambda).")
+        self.augmentation = augmentation
         self.teacher = teacher
         self.teacher.trainable = False
         self.student = student
@@ -256,6 +272,8 @@ class Distiller(keras.Model):
         if self._cached:
             x, teacher_list = x[0], list(x[1:])
         else:
+            if self.augmentation is not None:
+                x = self.augmentation(x, training=True)
             teacher_list = self._teacher_multi(x, training=False)
             teacher_list = teacher_list if isinstance(teacher_list, list) else [teacher_list]
         with tf.GradientTape() as tape:
@@ -325,6 +343,11 @@ class Distiller(keras.Model):
             cache_teacher = self.cache_teacher
         if not cache_teacher:
             return super().fit(x, y, *args, **kwargs)
+        if self.augmentation is not None:
+            raise ValueError(
+                f"Received: cache_teacher=True with augmentation={self.augmentation.name!r}; "
+                "expected cache_teacher=False: augmented inputs change every step, so cached "
+                "teacher outputs would describe other images than the student sees.")
         if not isinstance(x, np.ndarray):
             raise ValueError(
                 f"Received: cache_teacher=True with x of type {type(x).__name__}; expected a "
@@ -360,6 +383,8 @@ class Distiller(keras.Model):
             "distillation_loss_weights": list(self.distillation_loss_weights),
             "teacher_outputs": self.teacher_outputs,
             "student_outputs": self.student_outputs,
+            "augmentation": None if self.augmentation is None
+            else keras.layers.serialize(self.augmentation),
             "alpha": self.alpha,
             "student_loss": self.student_loss_name,
             "name": self.name,
@@ -372,6 +397,10 @@ class Distiller(keras.Model):
         teacher = keras.layers.deserialize(config.pop("teacher"), custom_objects=custom_objects)
         student = keras.layers.deserialize(config.pop("student"), custom_objects=custom_objects)
         losses = [deserialize_loss(c) for c in config.pop("distillation_losses")]
+        augmentation = config.pop("augmentation", None)
+        if augmentation is not None:
+            config["augmentation"] = keras.layers.deserialize(
+                augmentation, custom_objects=custom_objects)
         alpha = config.pop("alpha", 0.1)
         student_loss = config.pop("student_loss", None)
         distiller = cls(teacher, student, distillation_losses=losses or None, **config)

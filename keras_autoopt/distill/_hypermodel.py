@@ -24,7 +24,10 @@ class DistillationHyperModel(kt.HyperModel):
         temperature: ``(low, high)`` of the temperature, > 0.
         alpha: ``(low, high)`` of the student-loss weight in [0, 1].
         cache_teacher: Cache the teacher's outputs (NumPy inputs, no
-            augmentation).
+            augmentation); None means cache unless ``augmentation`` is set.
+        augmentation: None, or a tf_keras Layer applied to each training
+            batch before teacher and student (see `Distiller`); it requires
+            ``cache_teacher=False``.
 
     Raises:
         ValueError: For bad ranges or types.
@@ -32,7 +35,8 @@ class DistillationHyperModel(kt.HyperModel):
 
     def __init__(self, teacher: keras.Model, student_hypermodel: kt.HyperModel, *,
                  temperature: Sequence[float] = (1.0, 10.0),
-                 alpha: Sequence[float] = (0.0, 0.5), cache_teacher: bool = True):
+                 alpha: Sequence[float] = (0.0, 0.5), cache_teacher: bool | None = None,
+                 augmentation: keras.layers.Layer | None = None):
         super().__init__(name="distillation", tunable=True)
         if not isinstance(teacher, keras.Model):
             raise ValueError(
@@ -46,7 +50,14 @@ class DistillationHyperModel(kt.HyperModel):
         self.temperature = check_float_range("temperature", temperature, low=0.0, high=100.0,
                                             open_low=True)
         self.alpha = check_float_range("alpha", alpha, low=0.0, high=1.0)
+        if cache_teacher is None:
+            cache_teacher = augmentation is None
+        if augmentation is not None and cache_teacher:
+            raise ValueError(
+                "Received: cache_teacher=True with an augmentation; expected "
+                "cache_teacher=False (augmented inputs change every step).")
         self.cache_teacher = bool(cache_teacher)
+        self.augmentation = augmentation
 
     def build(self, hp) -> Distiller:
         """Build the student for ``hp`` and wrap it in a compiled `Distiller`."""
@@ -56,7 +67,7 @@ class DistillationHyperModel(kt.HyperModel):
             else hp.Fixed("temperature", low)
         low, high = self.alpha
         alpha = hp.Float("alpha", low, high) if low < high else hp.Fixed("alpha", low)
-        distiller = Distiller(self.teacher, student)
+        distiller = Distiller(self.teacher, student, augmentation=self.augmentation)
         distiller.cache_teacher = self.cache_teacher
         optimizer = student.optimizer
         distiller.compile(

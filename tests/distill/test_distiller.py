@@ -246,3 +246,49 @@ def test_caching_needs_numpy(teacher, data):
     distiller.compile("adam")
     with pytest.raises(ValueError, match=r"Received: cache_teacher=True with x of type"):
         distiller.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), cache_teacher=True)
+
+
+def test_augmentation_is_seen_by_teacher_and_student(teacher, data):
+    # Every training batch becomes all zeros: if the teacher sees the augmented
+    # batch too, the student learns the teacher's output on zeros.
+    x, y, _, _ = data
+    keras.utils.set_random_seed(2)
+    zeros = keras.layers.Lambda(lambda batch: batch * 0.0, name="to_zeros")
+    distiller = Distiller(teacher, _student(), augmentation=zeros)
+    distiller.compile(keras.optimizers.Adam(0.05), alpha=0.0, temperature=1.0)
+    distiller.fit(x, y, epochs=15, batch_size=60, verbose=0)
+    blank = np.zeros((1, 8, 8, 1), "float32")
+    np.testing.assert_allclose(distiller.student.predict(blank, verbose=0),
+                               teacher.predict(blank, verbose=0), atol=0.02)
+
+
+def test_augmentation_trains_and_round_trips(teacher, data):
+    x, y, xt, yt = data
+    keras.utils.set_random_seed(1)
+    distiller = Distiller(teacher, _student(), augmentation=keras.layers.GaussianNoise(0.1))
+    distiller.compile("adam", metrics=["accuracy"], alpha=0.3, temperature=2.0)
+    distiller.fit(x, y, epochs=10, batch_size=32, verbose=0)
+    assert distiller.evaluate(xt, yt, verbose=0, return_dict=True)["accuracy"] > 0.8
+    again = Distiller.from_config(distiller.get_config())
+    assert isinstance(again.augmentation, keras.layers.GaussianNoise)
+    assert again.augmentation.stddev == 0.1
+
+
+def test_augmentation_errors(teacher, data):
+    x, y, _, _ = data
+    with pytest.raises(ValueError, match=r"Received: augmentation of type function; expected "
+                                         r"None or a tf_keras Layer"):
+        Distiller(teacher, _student(), augmentation=lambda batch: batch)
+    distiller = Distiller(teacher, _student(), augmentation=keras.layers.GaussianNoise(0.1))
+    distiller.compile("adam")
+    with pytest.raises(ValueError, match=r"Received: cache_teacher=True with augmentation="
+                                         r"'gaussian_noise.*'; expected cache_teacher=False"):
+        distiller.fit(x, y, epochs=1, verbose=0, cache_teacher=True)
+    students = DenseHyperModel((8, 8, 1), 3)
+    with pytest.raises(ValueError, match=r"Received: cache_teacher=True with an augmentation"):
+        DistillationHyperModel(teacher, students, cache_teacher=True,
+                               augmentation=keras.layers.GaussianNoise(0.1))
+    hypermodel = DistillationHyperModel(teacher, students,
+                                        augmentation=keras.layers.GaussianNoise(0.1))
+    assert hypermodel.cache_teacher is False
+    assert DistillationHyperModel(teacher, students).cache_teacher is True
