@@ -13,6 +13,20 @@ Example ``run.yaml``::
     compress:                    # optional: auto_compress the best model
       max_accuracy_drop: 0.01
 
+A multi-objective search for deployable models (every trial trained,
+compressed, exported and measured under LiteRT) is asked for with
+``objectives``::
+
+    objectives: [val_accuracy, gzip_bytes]   # or {val_accuracy: max, latency_us: min}
+    oracle: nsga2                # random | bayesian | grid | greedy | tpe | nsga2 | ...
+    constraints: {max_params: 50000, max_size_bytes: 20000,
+                  max_latency_ms: 1.0, min_accuracy: 0.9}
+    compression_space:           # what each trial may do before export
+      sparsities: [0.0, 0.5, 0.75, 0.9]
+      clusters: [0, 16, 32]
+      quantization: [float32, float16, dynamic, int8]
+    teacher: teacher.keras       # optional: distil; temperature and alpha are searched
+
 ``dataset`` may also be a mapping: ``{source: data/, image_size: [32, 32],
 color_mode: rgb, val_fraction: 0.15, test_fraction: 0.15}``. Relative paths are
 resolved against the folder of the YAML file.
@@ -28,7 +42,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from keras_autoopt.export import EXPORT_MODES
 from keras_autoopt.search import TUNERS
@@ -85,6 +106,41 @@ class CompressConfig(BaseModel):
         return value
 
 
+class ConstraintsConfig(BaseModel):
+    """The ``constraints:`` section of a multi-objective search (all optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_params: int | None = Field(default=None, ge=1)
+    max_size_bytes: int | None = Field(default=None, ge=1)
+    max_latency_ms: float | None = Field(default=None, gt=0)
+    min_accuracy: float | None = Field(default=None, gt=0, le=1)
+
+
+class CompressionSpaceConfig(BaseModel):
+    """The ``compression_space:`` section: `CompressionSpace`'s arguments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sparsities: tuple[float, ...] = (0.0, 0.5, 0.75, 0.9)
+    pruning_schedules: tuple[Literal["polynomial", "constant"], ...] = ("polynomial",)
+    clusters: tuple[int, ...] = (0, 16, 32)
+    quantization: tuple[str, ...] = EXPORT_MODES
+    prune_epochs: int = Field(default=3, ge=1)
+    cluster_epochs: int = Field(default=2, ge=1)
+    learning_rate: float = Field(default=1e-3, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _valid_space(self) -> CompressionSpaceConfig:
+        from keras_autoopt.search import CompressionSpace
+
+        try:
+            CompressionSpace(**self.model_dump())
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("Received: ").rstrip(".")) from None
+        return self
+
+
 class PipelineConfig(BaseModel):
     """Everything one run of the pipeline needs, validated.
 
@@ -115,6 +171,54 @@ class PipelineConfig(BaseModel):
     executions_per_trial: int = Field(default=1, ge=1)
     refit: bool = True
     compress: CompressConfig | None = None
+    objectives: Any = None
+    oracle: str | None = None
+    constraints: ConstraintsConfig | None = None
+    compression_space: CompressionSpaceConfig | None = None
+    teacher: str | None = None
+
+    @field_validator("objectives")
+    @classmethod
+    def _known_objectives(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from keras_autoopt.search import parse_objectives
+
+        try:
+            objectives = parse_objectives(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).split("; ", 1)[-1].rstrip(".")) from None
+        return [[o.name, o.direction] for o in objectives]
+
+    @field_validator("oracle")
+    @classmethod
+    def _known_oracle(cls, value: str | None) -> str | None:
+        from keras_autoopt.search import ORACLES
+
+        if value is not None and value not in ORACLES:
+            raise ValueError(f"expected one of {tuple(ORACLES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _multi_objective_keys(self) -> PipelineConfig:
+        if self.objectives is None:
+            for key in ("oracle", "constraints", "compression_space", "teacher"):
+                if getattr(self, key) is not None:
+                    raise ValueError(
+                        f"'{key}' belongs to a multi-objective search; expected "
+                        "'objectives' to be set too")
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether this run is a search for deployable models (`objectives` set)."""
+        return self.objectives is not None
+
+    def oracle_name(self) -> str:
+        """The oracle of the multi-objective search (the default resolved)."""
+        if self.oracle is not None:
+            return self.oracle
+        return "nsga2" if self.objectives and len(self.objectives) > 1 else "tpe"
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -168,15 +272,20 @@ class PipelineConfig(BaseModel):
             base: Folder the configuration file lives in.
 
         Returns:
-            The resolved configuration (named datasets are left as they are).
+            The resolved configuration (named datasets are left as they are;
+            a relative ``teacher`` path is resolved too).
 
         """
+        resolved = self
         source = self.dataset.source
         candidate = Path(base) / source
         if not Path(source).is_absolute() and (candidate.exists() or source.endswith(".npz")):
             dataset = self.dataset.model_copy(update={"source": str(candidate.resolve())})
-            return self.model_copy(update={"dataset": dataset})
-        return self
+            resolved = resolved.model_copy(update={"dataset": dataset})
+        if self.teacher is not None and not Path(self.teacher).is_absolute():
+            teacher = str((Path(base) / self.teacher).resolve())
+            resolved = resolved.model_copy(update={"teacher": teacher})
+        return resolved
 
 
 def _line_of(node: yaml.Node | None, loc: tuple) -> int | None:

@@ -242,42 +242,71 @@ def run_pipeline(
     if hypermodel is None:
         hypermodel = build_hypermodel(config, dataset)
     logger = TrialLogger(config.trials, out)
-    tuner = make_tuner(
-        config.tuner, hypermodel, directory=output_dir, project_name="search",
-        max_trials=config.trials, max_epochs=config.epochs[1], seed=config.seed,
-        executions_per_trial=config.executions_per_trial, logger=logger,
-    )
+    if config.multi_objective:
+        from keras_autoopt._deployable_run import (
+            build_deployable_tuner,
+            check_teacher,
+            run_deployable_search,
+        )
+
+        check_teacher(config, dataset)
+        tuner = build_deployable_tuner(config, hypermodel, output_dir, logger)
+    else:
+        tuner = make_tuner(
+            config.tuner, hypermodel, directory=output_dir, project_name="search",
+            max_trials=config.trials, max_epochs=config.epochs[1], seed=config.seed,
+            executions_per_trial=config.executions_per_trial, logger=logger,
+        )
     done_before = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     print(
         f"keras-autoopt: {dataset.name} ({dataset.summary()['n_train']} train / "
         f"{dataset.summary()['n_val']} val / {dataset.summary()['n_test']} test), "
-        f"{hypermodel_name} x {config.tuner}, {config.trials} trials"
+        f"{hypermodel_name} x "
+        + (f"{config.oracle_name()} on {[o[0] for o in config.objectives]}"
+           if config.multi_objective else config.tuner)
+        + f", {config.trials} trials"
         + (f", resuming with {done_before} completed" if resumed else ""),
         file=out, flush=True,
     )
-    start = time.perf_counter()
-    tuner.search(
-        dataset.x_train, dataset.y_train,
-        validation_data=(dataset.x_val, dataset.y_val), verbose=0,
-    )
-    search_time = time.perf_counter() - start
-    trials = _trial_records(tuner, hypermodel)
-    completed = [t for t in trials if t["status"] == "COMPLETED"]
-    if not completed:
-        raise RuntimeError(
-            f"No trial completed out of {len(trials)}; see the messages in "
-            f"{output_dir / 'search'} (first: {trials[0]['message'] if trials else None})."
-        )
-    best_trial = tuner.oracle.get_best_trials(1)[0]
-    if config.refit:
-        print(
-            f"Refitting trial {best_trial.trial_id} on train + validation "
-            f"({len(dataset.x_train) + len(dataset.x_val)} samples)",
-            file=out, flush=True,
-        )
-        best_model = refit_best(hypermodel, best_trial.hyperparameters, dataset, seed=config.seed)
+    pareto = None
+    if config.multi_objective:
+        outcome = run_deployable_search(tuner, config, dataset, output_dir)
+        trials, search_time = outcome.records, outcome.wall_time_s
+        pareto = outcome.pareto
+        completed = [t for t in trials if t["status"] == "COMPLETED"]
+        best_id, best_score = outcome.best.trial_id, outcome.best.metrics["val_accuracy"]
+        best_hyperparameters = dict(outcome.best.hyperparameters)
+        # The front's models are the measured artifacts: no refit (it would undo them).
+        best_model = outcome.best.load_model()
+        trial_model = best_model
     else:
-        best_model = tuner.get_best_models(1)[0]
+        start = time.perf_counter()
+        tuner.search(
+            dataset.x_train, dataset.y_train,
+            validation_data=(dataset.x_val, dataset.y_val), verbose=0,
+        )
+        search_time = time.perf_counter() - start
+        trials = _trial_records(tuner, hypermodel)
+        completed = [t for t in trials if t["status"] == "COMPLETED"]
+        if not completed:
+            raise RuntimeError(
+                f"No trial completed out of {len(trials)}; see the messages in "
+                f"{output_dir / 'search'} (first: {trials[0]['message'] if trials else None})."
+            )
+        best_trial = tuner.oracle.get_best_trials(1)[0]
+        best_id, best_score = best_trial.trial_id, float(best_trial.score)
+        best_hyperparameters = dict(best_trial.hyperparameters.values)
+        trial_model = None
+        if config.refit:
+            print(
+                f"Refitting trial {best_trial.trial_id} on train + validation "
+                f"({len(dataset.x_train) + len(dataset.x_val)} samples)",
+                file=out, flush=True,
+            )
+            best_model = refit_best(hypermodel, best_trial.hyperparameters, dataset,
+                                    seed=config.seed)
+        else:
+            best_model = tuner.get_best_models(1)[0]
     models_dir = output_dir / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     _save_keras_model(best_model, models_dir / "best.keras")
@@ -297,8 +326,21 @@ def run_pipeline(
             **metrics.to_dict(),
         })
     compression = None
+    if pareto is not None:
+        for trial in outcome.front:
+            metrics = measure_tflite(trial.tflite_path, dataset.x_test, dataset.y_test)
+            models.append({
+                "name": f"pareto_{trial.trial_id}",
+                "mode": trial.hyperparameters.get("quantization", "float32"),
+                "path": Path(trial.tflite_path).resolve().relative_to(
+                    output_dir.resolve()).as_posix(),
+                "params": int(trial.metrics["params"]),
+                **metrics.to_dict(),
+            })
     if config.compress is not None:
-        compression = _compress_best(tuner, config, dataset, output_dir, out)
+        if trial_model is None:
+            trial_model = tuner.get_best_models(1)[0]
+        compression = _compress_best(trial_model, config, dataset, output_dir, out)
         chosen = compression.chosen
         models.append({
             "name": f"compressed_{chosen.name}",
@@ -310,18 +352,19 @@ def run_pipeline(
     report = {
         "dataset": dataset.summary(),
         "search": {
-            "tuner": config.tuner,
+            "tuner": f"deployable/{config.oracle_name()}" if pareto is not None
+            else config.tuner,
             "hypermodel": hypermodel_name,
-            "objective": tuner.oracle.objective.name,
+            "objective": "val_accuracy" if pareto is not None else tuner.oracle.objective.name,
             "trials": len(completed),
             "trials_total": len(trials),
             "trials_run_now": len(trials) - done_before,
             "resumed": resumed,
-            "best_trial_id": best_trial.trial_id,
-            "best_score": float(best_trial.score),
-            "best_hyperparameters": dict(best_trial.hyperparameters.values),
-            "direction": tuner.oracle.objective.direction,
-            "refit": config.refit,
+            "best_trial_id": best_id,
+            "best_score": float(best_score),
+            "best_hyperparameters": best_hyperparameters,
+            "direction": "max" if pareto is not None else tuner.oracle.objective.direction,
+            "refit": config.refit and pareto is None,
             "wall_time_s": round(search_time, 3),
             "seed": config.seed,
         },
@@ -330,6 +373,8 @@ def run_pipeline(
         "config": config.model_dump(mode="json"),
         "environment": environment_info(),
     }
+    if pareto is not None:
+        report["pareto"] = pareto
     if compression is not None:
         chosen_row = next(row for row in compression.report["stages"]
                           if row["stage"] == compression.chosen.name)
@@ -404,7 +449,7 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
                          stream=sys.stdout if stream is None else stream, **kwargs)
 
 
-def _compress_best(tuner: kt.Tuner, config: PipelineConfig, dataset: Dataset,
+def _compress_best(model: keras.Model, config: PipelineConfig, dataset: Dataset,
                    output_dir: Path, out: TextIO):
     """Run `auto_compress` on the best trial's own model (trained on train only).
 
@@ -414,7 +459,6 @@ def _compress_best(tuner: kt.Tuner, config: PipelineConfig, dataset: Dataset,
     settings = config.compress
     print(f"Compressing the best trial's model (budget {settings.max_accuracy_drop:.2%} "
           "validation accuracy)", file=out, flush=True)
-    model = tuner.get_best_models(1)[0]
     return auto_compress(model, dataset, output_dir / "compression", seed=config.seed,
                          stream=out, **settings.model_dump(exclude_none=True))
 

@@ -114,3 +114,47 @@ def test_compress_section(tmp_path):
         load_config(_write(tmp_path, "compress:\n  budget: 0.01\n", "c.yaml"))
     with pytest.raises(ConfigError, match=r"Received: compress.max_accuracy_drop=1.5"):
         load_config(_write(tmp_path, "compress:\n  max_accuracy_drop: 1.5\n", "d.yaml"))
+
+
+def test_multi_objective_sections(tmp_path):
+    config = load_config(_write(tmp_path, (
+        "objectives: [val_accuracy, gzip_bytes]\n"
+        "oracle: nsga2\n"
+        "constraints: {max_params: 50000, min_accuracy: 0.9}\n"
+        "compression_space: {sparsities: [0.0, 0.5], clusters: [0, 16], quantization: [int8]}\n"
+        "teacher: teacher.keras\n")))
+    assert config.multi_objective
+    assert config.objectives == [["val_accuracy", "max"], ["gzip_bytes", "min"]]
+    assert config.constraints.max_params == 50000
+    assert config.compression_space.quantization == ("int8",)
+    assert config.teacher == str((tmp_path / "teacher.keras").resolve())
+    assert load_config(_write(tmp_path, "objectives: {latency_us: min}\n", "b.yaml")) \
+        .oracle_name() == "tpe"
+    assert load_config(_write(tmp_path, "objectives: [val_accuracy, params]\n", "c.yaml")) \
+        .oracle_name() == "nsga2"
+    assert not load_config(_write(tmp_path, "seed: 1\n", "d.yaml")).multi_objective
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("objectives: [val_accuracy, flops]\n",
+         r"line 1: Received: objectives=\['val_accuracy', 'flops'\]; .*'flops'"),
+        ("objectives: {gzip_bytes: max}\n", r"Received: objectives=\{'gzip_bytes': 'max'\}"),
+        ("objectives: [val_accuracy]\noracle: annealing\n",
+         r"line 2: Received: oracle='annealing'; expected one of \('random'"),
+        ("oracle: nsga2\n", r"'oracle' belongs to a multi-objective search; expected "
+                            r"'objectives' to be set too"),
+        ("objectives: [val_accuracy]\nconstraints: {max_params: 0}\n",
+         r"Received: constraints.max_params=0"),
+        ("objectives: [val_accuracy]\nconstraints: {min_accuracy: 1.5}\n",
+         r"Received: constraints.min_accuracy=1.5"),
+        ("objectives: [val_accuracy]\nconstraints: {max_flops: 3}\n",
+         r"unknown key 'constraints.max_flops'"),
+        ("objectives: [val_accuracy]\ncompression_space: {quantization: [int4]}\n",
+         r"line 2: Received: compression_space=.*quantization=\('int4',\); expected choices"),
+    ],
+)
+def test_multi_objective_bad_values(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, text))

@@ -163,3 +163,45 @@ def test_run_with_compression_adds_the_compressed_model(digits, tmp_path):
     assert (tmp_path / result.report["models"][1]["path"]).is_file()
     assert result.report["compression"]["report"] == "compression/compression.md"
     assert "## Compression" in (tmp_path / "report.md").read_text()
+
+
+MULTI = {"trials": 3, "epochs": 2, "seed": 0, "objectives": ["val_accuracy", "gzip_bytes"],
+         "oracle": "nsga2", "export_modes": ["float32"],
+         "compression_space": {"sparsities": [0.0, 0.5], "clusters": [0, 8],
+                               "quantization": ["float32", "int8"], "prune_epochs": 1,
+                               "cluster_epochs": 1}}
+
+
+def test_multi_objective_run_reports_the_front(digits, tmp_path):
+    import io
+
+    stream = io.StringIO()
+    result = run_pipeline(digits, tmp_path, hypermodel=_small_hypermodel(digits), stream=stream,
+                          **MULTI)
+    pareto = result.report["pareto"]
+    assert [o["name"] for o in pareto["objectives"]] == ["val_accuracy", "gzip_bytes"]
+    assert len(pareto["trials"]) == 3 and pareto["front"]
+    assert pareto["hypervolume"] > 0
+    assert result.report["search"]["tuner"] == "deployable/nsga2"
+    assert result.report["search"]["refit"] is False
+    rows = {m["name"] for m in result.report["models"]}
+    assert {f"pareto_{trial_id}" for trial_id in pareto["front"]} <= rows
+    for name in ("pareto_accuracy_vs_gzip", "pareto_accuracy_vs_latency"):
+        assert result.paths.plots[name].stat().st_size > 1000
+    assert "Pareto front" in result.paths.markdown.read_text()
+    assert "val_accuracy=" in stream.getvalue() and "gzip_bytes=" in stream.getvalue()
+    again = run_pipeline(digits, tmp_path, hypermodel=_small_hypermodel(digits),
+                         stream=io.StringIO(), **MULTI)
+    assert [t["trial_id"] for t in again.report["pareto"]["trials"]] == \
+        [t["trial_id"] for t in pareto["trials"]]
+    assert again.report["pareto"]["front"] == pareto["front"]
+
+
+def test_multi_objective_constraints_and_teacher_are_checked_first(digits, tmp_path):
+    with pytest.raises(ConfigError, match=r"Received: model='.*missing.keras'; expected an "
+                                          r"existing model file"):
+        run_pipeline(digits, tmp_path / "a", hypermodel=_small_hypermodel(digits),
+                     teacher=str(tmp_path / "missing.keras"), **MULTI)
+    with pytest.raises(RuntimeError, match=r"No feasible trial completed out of 3"):
+        run_pipeline(digits, tmp_path / "b", hypermodel=_small_hypermodel(digits),
+                     constraints={"max_params": 10}, **MULTI)

@@ -17,6 +17,7 @@ from keras_autoopt.report._format import (
     fmt_value,
 )
 from keras_autoopt.report._md import environment_section, md_link, md_table
+from keras_autoopt.report._pareto_report import pareto_section
 from keras_autoopt.report._summary import (
     FLOAT32_MODE,
     TrialSummary,
@@ -194,7 +195,8 @@ def render_markdown(
         summary: Its trials, sorted (see `summarize_trials`).
         json_file: The JSON report's file name relative to the report folder.
         plot_files: The plots' file names relative to the report folder, by
-            plot name (``trials_accuracy_vs_params``, ``models_accuracy_vs_gzip``).
+            plot name (``trials_accuracy_vs_params``, ``models_accuracy_vs_gzip``,
+            and the Pareto plots when the report has a ``pareto`` section).
 
     Returns:
         The Markdown text, ending with a newline.
@@ -217,9 +219,10 @@ def render_markdown(
             plot_files["trials_accuracy_vs_params"],
         ),
         "",
-        *_models_section(report["models"], plot_files["models_accuracy_vs_gzip"]),
-        "",
     ]
+    if "pareto" in report:
+        lines += [*pareto_section(report["pareto"], plot_files), ""]
+    lines += [*_models_section(report["models"], plot_files["models_accuracy_vs_gzip"]), ""]
     if "compression" in report:
         lines += [*compression_section(report["compression"]), ""]
     lines += environment_section(report["environment"])

@@ -222,6 +222,40 @@ _POINTER_FIELDS: dict[str, _Field] = {
 }
 _SENSITIVITY = _Field(is_real, "an accuracy drop as a float (a fraction; NaN allowed)")
 
+_PARETO_FIELDS: dict[str, _Field] = {
+    "objectives": _Field(
+        lambda v: isinstance(v, (list, tuple)) and len(v) >= 1,
+        "a non-empty list of {'name': str, 'direction': 'max' | 'min'}",
+    ),
+    "oracle": _STR,
+    "constraints": _Field(lambda v: isinstance(v, Mapping), "a dict {limit name: number or None}"),
+    "trials": _Field(lambda v: isinstance(v, (list, tuple)), "a list of dicts"),
+    "front": _Field(lambda v: isinstance(v, (list, tuple)), "a list of trial ids (str)"),
+    "hypervolume": _SECONDS,
+    "reference": _Field(
+        lambda v: isinstance(v, (list, tuple)) and all(is_real(x) and math.isfinite(x) for x in v),
+        "a list of finite floats, one per objective",
+    ),
+}
+_PARETO_OBJECTIVE_FIELDS: dict[str, _Field] = {
+    "name": _STR,
+    "direction": _Field(lambda v: isinstance(v, str) and v in _DIRECTIONS, f"one of {_DIRECTIONS}"),
+}
+_PARETO_TRIAL_FIELDS: dict[str, _Field] = {
+    "trial_id": _STR,
+    "status": _STR,
+    "rejected": _BOOL,
+    "reason": _OPT_STR,
+    "feasible": _Field(lambda v: v is None or _is_bool(v), "a bool or None (not measured)"),
+    "metrics": _DICT,
+    "hyperparameters": _DICT,
+}
+_CONSTRAINT = _Field(
+    lambda v: v is None or (is_real(v) and math.isfinite(v) and v >= 0),
+    "a finite, non-negative number or None (no limit)",
+)
+_METRIC = _Field(lambda v: v is None or is_real(v), "a float or None (NaN allowed)")
+
 
 # --- structure checks -------------------------------------------------------
 
@@ -402,6 +436,113 @@ def _check_environment(environment: Any, path: str) -> None:
             )
 
 
+def _check_named_values(mapping: Mapping[Any, Any], path: str, what: str, field: _Field) -> None:
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ValueError(f"Received: a key {describe(key)} in {path}; expected {what} as str.")
+        if not field.check(value):
+            raise ValueError(
+                f"Received: {key_path(path, key)}={describe(value)}; expected {field.expected}."
+            )
+
+
+def _check_pareto_objectives(objectives: Any, path: str) -> list[str]:
+    names: list[str] = []
+    for index, objective in enumerate(objectives):
+        objective_path = key_path(path, index)
+        _check_record(objective, objective_path, _PARETO_OBJECTIVE_FIELDS)
+        name = objective["name"]
+        if name in names:
+            raise ValueError(
+                f"Received: {key_path(objective_path, 'name')}={describe(name)}; expected a "
+                f"unique objective name ({key_path(key_path(path, names.index(name)), 'name')} "
+                "has it already)."
+            )
+        names.append(name)
+    return names
+
+
+def _check_pareto_trials(trials: Any, path: str) -> dict[str, Mapping[str, Any]]:
+    by_id: dict[str, Mapping[str, Any]] = {}
+    first_index: dict[str, int] = {}
+    for index, trial in enumerate(trials):
+        trial_path = key_path(path, index)
+        _check_record(trial, trial_path, _PARETO_TRIAL_FIELDS)
+        _check_named_values(
+            trial["metrics"], key_path(trial_path, "metrics"), "metric names", _METRIC
+        )
+        trial_id = trial["trial_id"]
+        if trial_id in by_id:
+            raise ValueError(
+                f"Received: {key_path(trial_path, 'trial_id')}={describe(trial_id)}; expected a "
+                f"unique trial id ({key_path(key_path(path, first_index[trial_id]), 'trial_id')} "
+                "has it already)."
+            )
+        by_id[trial_id] = trial
+        first_index[trial_id] = index
+    return by_id
+
+
+def _check_pareto_front(
+    front: Any, path: str, trials: Mapping[str, Mapping[str, Any]], trials_path: str
+) -> None:
+    seen: set[str] = set()
+    for index, trial_id in enumerate(front):
+        id_path = key_path(path, index)
+        if not isinstance(trial_id, str) or trial_id not in trials:
+            raise ValueError(
+                f"Received: {id_path}={describe(trial_id)}; expected the trial_id of a trial "
+                f"in {trials_path}."
+            )
+        if trial_id in seen:
+            raise ValueError(
+                f"Received: {id_path}={describe(trial_id)}; expected each front trial id once."
+            )
+        seen.add(trial_id)
+        trial = trials[trial_id]
+        completed = str(trial["status"]).upper() == COMPLETED
+        if not completed or trial["feasible"] is not True or trial["rejected"]:
+            raise ValueError(
+                f"Received: {id_path}={trial_id!r}, a trial with status={trial['status']!r}, "
+                f"feasible={trial['feasible']!r} and rejected={bool(trial['rejected'])!r}; "
+                f"expected the id of a {COMPLETED}, feasible, not rejected trial (only those "
+                "can be on the front)."
+            )
+
+
+def check_pareto(pareto: Any, path: str = "pareto") -> None:
+    """Check the result of a multi-objective search (the ``pareto`` part of a report).
+
+    See `validate_report` for the schema.
+
+    Args:
+        pareto: The section to check.
+        path: How the section is named in error messages.
+
+    Raises:
+        ValueError: On the first missing key or bad value, naming its path;
+            also if objective names or trial ids repeat, if a front id names
+            no trial or a trial that is not completed and feasible, or if
+            ``reference`` does not hold one value per objective.
+
+    """
+    _check_record(pareto, path, _PARETO_FIELDS)
+    names = _check_pareto_objectives(pareto["objectives"], key_path(path, "objectives"))
+    _check_named_values(
+        pareto["constraints"], key_path(path, "constraints"), "limit names", _CONSTRAINT
+    )
+    trials_path = key_path(path, "trials")
+    trials = _check_pareto_trials(pareto["trials"], trials_path)
+    _check_pareto_front(pareto["front"], key_path(path, "front"), trials, trials_path)
+    reference = pareto["reference"]
+    if len(reference) != len(names):
+        raise ValueError(
+            f"Received: {key_path(path, 'reference')}={describe(reference)} with "
+            f"{len(reference)} value(s); expected one value per objective ({len(names)}: "
+            f"{names})."
+        )
+
+
 def check_structure(report: Any) -> None:
     """Check the keys and value types of a report (see `validate_report`).
 
@@ -425,3 +566,5 @@ def check_structure(report: Any) -> None:
     _check_environment(report["environment"], "report['environment']")
     if "compression" in report:
         _check_compression_pointer(report["compression"], "report['compression']")
+    if "pareto" in report:
+        check_pareto(report["pareto"], "report['pareto']")

@@ -1,7 +1,7 @@
 """Validation and writing of the reports.
 
-The run report is written as JSON, Markdown and two PNG plots; the
-compression report as JSON, Markdown and one PNG plot.
+The run report is written as JSON, Markdown and two PNG plots (four with a
+``pareto`` section); the compression report as JSON, Markdown and one PNG plot.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from keras_autoopt.report import (
     _compression_markdown,
     _json,
     _markdown,
+    _pareto_report,
     _plots,
     _schema,
     _summary,
@@ -37,7 +38,9 @@ class ReportPaths:
         json: The machine-readable report, ``report.json``.
         markdown: The human-readable report, ``report.md``.
         plots: The PNG plots by name: ``trials_accuracy_vs_params`` and
-            ``models_accuracy_vs_gzip``.
+            ``models_accuracy_vs_gzip``, plus ``pareto_accuracy_vs_gzip`` and
+            ``pareto_accuracy_vs_latency`` when the report has a ``pareto``
+            section.
 
     """
 
@@ -93,6 +96,25 @@ def validate_report(report: Mapping[str, Any]) -> None:
                           the report folder), "chosen": stage dict | None,
                           "budget": {"max_accuracy_drop": float,
                                      "baseline_accuracy": float}}  (optional),
+          "pareto": {"objectives": [{"name": str (unique),
+                                     "direction": "max" | "min"}, ...] (>= 1),
+                     "oracle": str,
+                     "constraints": {limit name: number >= 0 | None (no
+                                     limit), ...} (e.g. max_params,
+                                     max_size_bytes, max_latency_ms,
+                                     min_accuracy),
+                     "trials": [{"trial_id": str (unique), "status": str,
+                                 "rejected": bool (before training),
+                                 "reason": str | None (why rejected, failed
+                                 or infeasible), "feasible": bool | None
+                                 (None: not measured),
+                                 "metrics": {name: float | None},
+                                 "hyperparameters": dict}, ...],
+                     "front": [trial_id, ...] (each a COMPLETED trial with
+                              feasible True and rejected False),
+                     "hypervolume": float >= 0,
+                     "reference": [float, ...] (one per objective, finite)}
+                    (optional),
         }
 
     The optional ``compression`` key points to a compression report written
@@ -104,6 +126,14 @@ def validate_report(report: Mapping[str, Any]) -> None:
     When present, ``report.md`` gains a "Compression" section with a link to
     the compression report and the chosen stage's row.
 
+    The optional ``pareto`` key holds the result of a multi-objective search:
+    every trial with its metrics (``val_accuracy`` as a fraction,
+    ``gzip_bytes``, ``size_bytes``, ``latency_us``, ``params``, ... any of
+    them may be missing), the ids of the trials on the Pareto front (computed
+    on ``objectives``), and the front's hypervolume measured from
+    ``reference``. When present, ``report.md`` gains a "Pareto front" section
+    and two plots are written (see `write_report`).
+
     Counts and sizes are non-negative ints; NumPy scalars are accepted where
     Python numbers are. ``score``, ``accuracy`` and ``latency_us_median`` may be
     NaN (written as ``null`` in JSON, ``n/a`` in Markdown).
@@ -114,7 +144,8 @@ def validate_report(report: Mapping[str, Any]) -> None:
     Raises:
         ValueError: On the first problem, naming the key path (for example
             ``report['models'][1]['gzip_bytes']``), the value received and
-            what was expected.
+            what was expected; also if a ``pareto`` front id names no trial,
+            or a trial that is not completed and feasible.
 
     """
     _schema.check_structure(report)
@@ -126,7 +157,10 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
 
     Files written (``output_dir`` is created if needed): ``report.json``,
     ``report.md``, ``trials_accuracy_vs_params.png`` and
-    ``models_accuracy_vs_gzip.png``. Everything is rendered in memory first,
+    ``models_accuracy_vs_gzip.png``; with a ``pareto`` section, also
+    ``pareto_accuracy_vs_gzip.png`` and ``pareto_accuracy_vs_latency.png``
+    (validation accuracy against gzip size and latency, every completed trial
+    drawn and the front highlighted). Everything is rendered in memory first,
     then each file is written atomically, ``report.json`` last: if validation
     or rendering fails, no file is touched, and no file is ever left
     half-written.
@@ -153,6 +187,10 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
         _plots.TRIALS_PLOT: _plots.render_trials_plot(summary, report["search"]["objective"]),
         _plots.MODELS_PLOT: _plots.render_models_plot(report["models"]),
     }
+    if "pareto" in report:
+        for name in _pareto_report.PLOT_NAMES:
+            plot_files[name] = f"{name}.png"
+            pngs[name] = _pareto_report.render_pareto_plot(report["pareto"], name)
     markdown = _markdown.render_markdown(report, summary, JSON_FILE, plot_files)
 
     plots = {name: atomic_write_bytes(output_dir / plot_files[name], pngs[name]) for name in pngs}

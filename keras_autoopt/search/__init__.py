@@ -1,8 +1,27 @@
 """Search: keras-tuner HyperModels, the optimizer space and tuners by name."""
 
 from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
+from keras_autoopt.search._compression_space import PRUNING_SCHEDULES, CompressionSpace
 from keras_autoopt.search._convnet import POOLINGS, ConvNetHyperModel
 from keras_autoopt.search._dense import DenseHyperModel
+from keras_autoopt.search._deployable import (
+    REJECTED_PREFIX,
+    DeployableTuner,
+    ParetoTrial,
+    RejectedTrialError,
+    default_reference,
+    is_rejected,
+    oracle_objectives,
+)
+from keras_autoopt.search._greedy_oracle import GreedyOracle
+from keras_autoopt.search._objectives import (
+    BUILTIN_OBJECTIVES,
+    TFLITE_FLOOR_BYTES,
+    Constraints,
+    Objective,
+    estimate_int8_bytes,
+    parse_objectives,
+)
 from keras_autoopt.search._optimizers import (
     CLIPPING,
     LR_SCHEDULES,
@@ -10,6 +29,14 @@ from keras_autoopt.search._optimizers import (
     OptimizerSpace,
     schedule_factor,
 )
+from keras_autoopt.search._optuna_oracle import (
+    SAMPLERS,
+    OptunaOracle,
+    from_optuna_distribution,
+    to_optuna_distribution,
+)
+from keras_autoopt.search._oracles import ORACLES, make_oracle
+from keras_autoopt.search._pareto import DIRECTIONS, dominates, hypervolume, pareto_front
 from keras_autoopt.search._progress import TrialLogger, summarize_hyperparameters
 from keras_autoopt.search._transfer import (
     BASE_LAYER_NAME,
@@ -22,20 +49,46 @@ from keras_autoopt.search._tuners import TUNERS, make_tuner
 __all__ = [
     "ACTIVATIONS",
     "BASE_LAYER_NAME",
+    "BUILTIN_OBJECTIVES",
     "CLIPPING",
+    "DIRECTIONS",
     "LR_SCHEDULES",
     "OPTIMIZERS",
+    "ORACLES",
     "POOLINGS",
+    "PRUNING_SCHEDULES",
+    "REJECTED_PREFIX",
+    "SAMPLERS",
     "STRATEGIES",
+    "TFLITE_FLOOR_BYTES",
     "TUNERS",
     "ClassifierHyperModel",
+    "CompressionSpace",
+    "Constraints",
     "ConvNetHyperModel",
     "DenseHyperModel",
+    "DeployableTuner",
+    "GreedyOracle",
+    "Objective",
     "OptimizerSpace",
+    "OptunaOracle",
+    "ParetoTrial",
+    "RejectedTrialError",
     "TransferHyperModel",
     "TrialLogger",
+    "default_reference",
+    "dominates",
+    "estimate_int8_bytes",
     "freeze_for_strategy",
+    "from_optuna_distribution",
+    "hypervolume",
+    "is_rejected",
+    "make_oracle",
     "make_tuner",
+    "oracle_objectives",
+    "pareto_front",
+    "parse_objectives",
     "schedule_factor",
     "summarize_hyperparameters",
+    "to_optuna_distribution",
 ]

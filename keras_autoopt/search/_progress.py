@@ -85,7 +85,7 @@ class TrialLogger:
         self._started[trial.trial_id] = time.perf_counter()
 
     def trial_end(self, trial, *, number: int, objective_name: str,
-                  best: float | None) -> None:
+                  best: float | None, outcome: str | None = None) -> None:
         """Print the line of a finished trial.
 
         Args:
@@ -93,13 +93,17 @@ class TrialLogger:
             number: The trial's 1-based number in the search.
             objective_name: The metric name (e.g. ``val_accuracy``).
             best: Best score so far, or None.
+            outcome: Text replacing the score part of a completed trial's
+                line (a multi-objective tuner lists its objectives).
 
         """
         now = time.perf_counter()
         elapsed = now - self._started.pop(trial.trial_id, now)
         total = "?" if self.total is None else str(self.total)
         status = str(getattr(trial.status, "value", trial.status))
-        if trial.score is not None and status == "COMPLETED":
+        if outcome is not None and status == "COMPLETED":
+            pass
+        elif trial.score is not None and status == "COMPLETED":
             outcome = f"{objective_name}={trial.score:.4f}"
             if best is not None:
                 outcome += f" (best {best:.4f})"

@@ -1,0 +1,170 @@
+"""The pipeline's multi-objective search: `DeployableTuner` from a `PipelineConfig`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keras_autoopt._backend import keras, kt
+from keras_autoopt.config import ConfigError, PipelineConfig
+from keras_autoopt.data import Dataset
+from keras_autoopt.search import (
+    CompressionSpace,
+    Constraints,
+    DeployableTuner,
+    ParetoTrial,
+    TrialLogger,
+    default_reference,
+    is_rejected,
+    make_oracle,
+    oracle_objectives,
+)
+
+
+@dataclass(frozen=True)
+class DeployableOutcome:
+    """What the multi-objective search produced.
+
+    Attributes:
+        tuner: The tuner (its oracle holds every trial).
+        records: One report record per trial.
+        front: The Pareto front, most accurate first.
+        best: The front's most accurate trial (fewest gzip bytes on ties).
+        pareto: The report's ``pareto`` section.
+        wall_time_s: Search time.
+        done_before: Trials completed by an earlier run (resume).
+    """
+
+    tuner: DeployableTuner
+    records: list[dict[str, Any]]
+    front: list[ParetoTrial]
+    best: ParetoTrial
+    pareto: dict[str, Any]
+    wall_time_s: float
+    done_before: int
+
+
+def _load_teacher(path: str | None) -> keras.Model | None:
+    if path is None:
+        return None
+    from keras_autoopt.pipeline import load_model_file
+
+    teacher = load_model_file(path)
+    teacher.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    return teacher
+
+
+def build_deployable_tuner(config: PipelineConfig, hypermodel: kt.HyperModel,
+                           output_dir: Path, logger: TrialLogger | None = None
+                           ) -> DeployableTuner:
+    """The configured `DeployableTuner` (resuming from ``output_dir/search``).
+
+    Raises:
+        ConfigError: For a teacher that cannot be loaded.
+    """
+    objectives = [tuple(o) for o in config.objectives]
+    space = config.compression_space
+    compression = CompressionSpace(**(space.model_dump() if space is not None else {}))
+    constraints = Constraints(**(config.constraints.model_dump()
+                                 if config.constraints is not None else {}))
+    oracle = make_oracle(config.oracle_name(), oracle_objectives(objectives),
+                         max_trials=config.trials, seed=config.seed)
+    tuner = DeployableTuner(hypermodel, oracle, objectives=objectives, constraints=constraints,
+                            compression=compression, teacher=_load_teacher(config.teacher),
+                            directory=output_dir, project_name="search")
+    tuner.trial_logger = logger
+    return tuner
+
+
+def _reason(trial) -> str | None:
+    lines = [line for line in (trial.message or "").strip().splitlines() if line.strip()]
+    return lines[-1].split(": ", 1)[-1] if lines and ":" in lines[-1] else (
+        lines[-1] if lines else None)
+
+
+def trial_records(tuner: DeployableTuner) -> list[dict[str, Any]]:
+    """One report record per trial: the run report's and the Pareto section's fields."""
+    records = []
+    for trial_id, trial in sorted(tuner.oracle.trials.items()):
+        status = str(getattr(trial.status, "value", trial.status))
+        metrics = {name: float(trial.metrics.get_last_value(name))
+                   for name in trial.metrics.metrics if trial.metrics.exists(name)
+                   and name != tuner.oracle.objective.name}
+        completed = status == "COMPLETED"
+        rejected = is_rejected(trial)
+        reason = _reason(trial) if not completed else None
+        if rejected:
+            reason = trial.message.split("Rejected before training:", 1)[-1].strip() \
+                .splitlines()[0]
+        records.append({
+            "trial_id": str(trial_id),
+            "status": status,
+            "score": metrics.get("val_accuracy") if completed else None,
+            "params": int(metrics["params"]) if completed and "params" in metrics else None,
+            "hyperparameters": dict(trial.hyperparameters.values),
+            "message": reason,
+            "rejected": rejected,
+            "reason": reason,
+            "feasible": (metrics.get("feasible", 1.0) >= 0.5) if completed else None,
+            "metrics": metrics,
+        })
+    return records
+
+
+def run_deployable_search(tuner: DeployableTuner, config: PipelineConfig, dataset: Dataset,
+                          output_dir: Path) -> DeployableOutcome:
+    """Run (or resume) the multi-objective search and summarize its front.
+
+    Raises:
+        RuntimeError: When no trial is feasible and completed.
+    """
+    done_before = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+    start = time.perf_counter()
+    tuner.search(dataset.x_train, dataset.y_train,
+                 validation_data=(dataset.x_val, dataset.y_val), verbose=0)
+    wall = time.perf_counter() - start
+    records = trial_records(tuner)
+    front = tuner.get_pareto_front()
+    if not front:
+        reasons = sorted({r["reason"] for r in records if r["reason"]})
+        raise RuntimeError(
+            f"No feasible trial completed out of {len(records)} (constraints "
+            f"{tuner.constraints.get_config()}); reasons: {reasons[:3]}.")
+    front.sort(key=lambda p: (-p.metrics["val_accuracy"], p.metrics["gzip_bytes"]))
+    directions = [o.direction for o in tuner.objectives]
+    points = [[t["metrics"][o.name] for o in tuner.objectives] for t in records
+              if t["status"] == "COMPLETED" and t["feasible"]]
+    reference = default_reference(points, directions)
+    pareto = {
+        "objectives": [{"name": o.name, "direction": o.direction} for o in tuner.objectives],
+        "oracle": config.oracle_name(),
+        "constraints": tuner.constraints.get_config(),
+        "trials": [{k: r[k] for k in ("trial_id", "status", "rejected", "reason", "feasible",
+                                      "metrics", "hyperparameters")} for r in records],
+        "front": [p.trial_id for p in front],
+        "hypervolume": float(tuner.hypervolume(reference)),
+        "reference": [float(v) for v in reference],
+        "reference_rule": "worst feasible value of each objective, 10 % of its range further",
+    }
+    return DeployableOutcome(tuner=tuner, records=records, front=front, best=front[0],
+                             pareto=pareto, wall_time_s=wall, done_before=done_before)
+
+
+def check_teacher(config: PipelineConfig, dataset: Dataset) -> None:
+    """Load the configured teacher once before any training and check its shapes.
+
+    Raises:
+        ConfigError: For a missing or unusable teacher file, or one whose input or
+            output shape does not match the data.
+    """
+    teacher = _load_teacher(config.teacher)
+    if teacher is None:
+        return
+    if tuple(teacher.input_shape[1:]) != tuple(dataset.input_shape) or \
+            teacher.output_shape[-1] != dataset.num_classes:
+        raise ConfigError(
+            f"Received: teacher={config.teacher!r} with input shape "
+            f"{tuple(teacher.input_shape[1:])} and {teacher.output_shape[-1]} outputs; expected "
+            f"input shape {tuple(dataset.input_shape)} and {dataset.num_classes} outputs.")

@@ -1,0 +1,118 @@
+"""`CompressionSpace`: compression and quantization as hyperparameters of a trial."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keras_autoopt._checks import check_choices, check_positive_int
+from keras_autoopt.export import EXPORT_MODES
+
+PRUNING_SCHEDULES = ("polynomial", "constant")
+
+
+def _check_sparsities(value: Any) -> tuple[float, ...]:
+    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0
+        for v in value)
+    if not ok:
+        raise ValueError(
+            f"Received: sparsities={value!r}; expected a non-empty list of fractions in "
+            "[0, 1) (0 means no pruning).")
+    return tuple(float(v) for v in value)
+
+
+def _check_clusters(value: Any) -> tuple[int, ...]:
+    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
+        isinstance(v, int) and not isinstance(v, bool) and (v == 0 or v >= 2) for v in value)
+    if not ok:
+        raise ValueError(
+            f"Received: clusters={value!r}; expected a non-empty list of integers, each 0 "
+            "(no clustering) or >= 2.")
+    return tuple(int(v) for v in value)
+
+
+@dataclass(frozen=True)
+class CompressionSpace:
+    """What each trial of a `DeployableTuner` may do to its trained model before export.
+
+    After the trial's model has trained, it is pruned to the sampled
+    ``sparsity`` (fine-tuned ``prune_epochs`` epochs with the sampled
+    schedule), then clustered to the sampled number of ``clusters`` (sparsity
+    preserved, ``cluster_epochs`` epochs), then exported in the sampled
+    ``quantization`` mode and measured under LiteRT. A choice of 0 skips
+    pruning or clustering. Hyperparameter names: ``sparsity``,
+    ``pruning_schedule`` (only active when some sparsity > 0), ``clusters``,
+    ``quantization``.
+
+    Args:
+        sparsities: Candidate target sparsities in [0, 1).
+        pruning_schedules: ``"polynomial"`` and/or ``"constant"``.
+        clusters: Candidate cluster counts; 0 means no clustering.
+        quantization: Candidate export modes (`EXPORT_MODES`).
+        prune_epochs: Fine-tuning epochs of the pruning stage.
+        cluster_epochs: Fine-tuning epochs of the clustering stage.
+        learning_rate: Adam learning rate of both fine-tuning stages.
+        batch_size: Batch size of both fine-tuning stages.
+
+    Raises:
+        ValueError: For any argument outside its documented range.
+    """
+
+    sparsities: Sequence[float] = (0.0, 0.5, 0.75, 0.9)
+    pruning_schedules: Sequence[str] = ("polynomial",)
+    clusters: Sequence[int] = (0, 16, 32)
+    quantization: Sequence[str] = ("float32", "float16", "dynamic", "int8")
+    prune_epochs: int = 3
+    cluster_epochs: int = 2
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+
+    def __post_init__(self):
+        object.__setattr__(self, "sparsities", _check_sparsities(self.sparsities))
+        schedules = check_choices("pruning_schedules", self.pruning_schedules,
+                                  allowed=PRUNING_SCHEDULES)
+        object.__setattr__(self, "pruning_schedules", schedules)
+        object.__setattr__(self, "clusters", _check_clusters(self.clusters))
+        modes = check_choices("quantization", self.quantization, allowed=EXPORT_MODES)
+        object.__setattr__(self, "quantization", modes)
+        check_positive_int("prune_epochs", self.prune_epochs)
+        check_positive_int("cluster_epochs", self.cluster_epochs)
+        check_positive_int("batch_size", self.batch_size)
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
+            raise ValueError(f"Received: learning_rate={lr!r}; expected a float in (0, 1).")
+
+    def sample(self, hp) -> dict[str, Any]:
+        """Declare the hyperparameters on ``hp`` and return this trial's choices.
+
+        Args:
+            hp: The trial's ``HyperParameters``.
+
+        Returns:
+            ``{"sparsity", "pruning_schedule", "clusters", "quantization"}``.
+        """
+        sparsity = hp.Choice("sparsity", list(self.sparsities))
+        schedule = self.pruning_schedules[0]
+        if len(self.pruning_schedules) > 1 and any(s > 0 for s in self.sparsities):
+            with hp.conditional_scope("sparsity", [s for s in self.sparsities if s > 0]):
+                chosen = hp.Choice("pruning_schedule", list(self.pruning_schedules))
+            schedule = chosen or schedule
+        clusters = hp.Choice("clusters", list(self.clusters))
+        quantization = hp.Choice("quantization", list(self.quantization))
+        return {"sparsity": float(sparsity), "pruning_schedule": schedule,
+                "clusters": int(clusters), "quantization": quantization}
+
+    def get_config(self) -> dict[str, Any]:
+        """A JSON-serializable dict of the arguments."""
+        return {"sparsities": list(self.sparsities),
+                "pruning_schedules": list(self.pruning_schedules),
+                "clusters": list(self.clusters), "quantization": list(self.quantization),
+                "prune_epochs": self.prune_epochs, "cluster_epochs": self.cluster_epochs,
+                "learning_rate": self.learning_rate, "batch_size": self.batch_size}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> CompressionSpace:
+        """Rebuild a space from `get_config`'s dict."""
+        return cls(**dict(config))

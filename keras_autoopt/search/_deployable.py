@@ -1,0 +1,413 @@
+"""`DeployableTuner`: every trial trains, compresses, exports and is measured as deployed."""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from keras_autoopt._backend import keras, kt
+from keras_autoopt.search._compression_space import CompressionSpace
+from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Constraints, parse_objectives
+from keras_autoopt.search._pareto import hypervolume, pareto_front
+from keras_autoopt.search._tuners import _ProgressMixin
+
+#: The message of every trial a constraint rejected before training starts with this.
+REJECTED_PREFIX = "Rejected before training:"
+#: Names of the files each trial leaves in its folder.
+TRIAL_MODEL = "model.keras"
+TRIAL_TFLITE = "model.tflite"
+
+
+class RejectedTrialError(kt.errors.FailedTrialError):
+    """A trial whose built model breaks a constraint; it is never trained."""
+
+
+@dataclass(frozen=True)
+class ParetoTrial:
+    """One trial of the Pareto front.
+
+    Attributes:
+        trial_id: keras-tuner's trial id.
+        values: Objective name -> measured value.
+        metrics: Every measured figure of the trial.
+        hyperparameters: The trial's hyperparameter values.
+        model_path: The trained, compressed Keras model (``model.keras``).
+        tflite_path: The exported ``.tflite`` file that was measured.
+    """
+
+    trial_id: str
+    values: dict[str, float]
+    metrics: dict[str, float]
+    hyperparameters: dict[str, Any]
+    model_path: str
+    tflite_path: str
+
+    def load_model(self) -> keras.Model:
+        """Load the trial's Keras model (for inference or further compression)."""
+        return keras.models.load_model(self.model_path, compile=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict."""
+        return {"trial_id": self.trial_id, "values": dict(self.values),
+                "metrics": dict(self.metrics), "hyperparameters": dict(self.hyperparameters),
+                "model_path": self.model_path, "tflite_path": self.tflite_path}
+
+
+def _atomic_save(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class DeployableTuner(_ProgressMixin, kt.Tuner):
+    """A keras-tuner Tuner that judges every trial on its exported ``.tflite`` model.
+
+    Each trial: build the model from the HyperModel; reject it before any
+    training if its parameter count (or the int8 size that count implies)
+    breaks a constraint; train it with the HyperModel's ``fit`` (distilled
+    from ``teacher`` when one is given: ``distill_temperature`` and
+    ``distill_alpha`` become hyperparameters); prune, cluster and quantize it
+    as sampled from ``compression``; export the ``.tflite`` file; measure it
+    under LiteRT on the validation data. The trial's metrics are the
+    built-in objectives (``val_accuracy``, ``gzip_bytes``, ``size_bytes``,
+    ``latency_us``, ``params``), the custom ones, and ``feasible`` (1 when
+    the measured model meets every constraint, else 0). The oracle gets one
+    objective per entry of ``objectives``: multi-objective oracles
+    (`OptunaOracle` with NSGA-II) optimize them jointly; keras-tuner's own
+    oracles see their signed sum.
+
+    Rejected trials end FAILED with a message starting with
+    `REJECTED_PREFIX` and cost no training; they count in keras-tuner's
+    ``max_trials`` (the oracle proposed them) but never in the consecutive
+    failure limit, which this tuner enforces on real failures only
+    (``max_consecutive_failed_trials``).
+
+    Args:
+        hypermodel: A HyperModel whose ``build`` returns a compiled classifier
+            (softmax outputs).
+        oracle: A keras-tuner Oracle built with `oracle_objectives`.
+        objectives: Objective spec (see `parse_objectives`).
+        constraints: A `Constraints`, or None.
+        compression: A `CompressionSpace`, or None (no compression
+            hyperparameters; the model is exported in float32).
+        teacher: A trained teacher to distil from, or None.
+        temperature: ``(low, high)`` of ``distill_temperature``.
+        alpha: ``(low, high)`` of ``distill_alpha``.
+        max_consecutive_failed_trials: Real (not rejected) failures in a row
+            that stop the search.
+        latency_runs: Timed invokes behind each trial's latency median.
+        **kwargs: ``directory``, ``project_name``, ``overwrite``, ... of
+            ``keras_tuner.Tuner``.
+
+    Raises:
+        ValueError: For bad arguments, before any training.
+    """
+
+    def __init__(self, hypermodel: kt.HyperModel, oracle: kt.Oracle, *, objectives,
+                 constraints: Constraints | None = None,
+                 compression: CompressionSpace | None = None,
+                 teacher: keras.Model | None = None,
+                 temperature: Sequence[float] = (1.0, 8.0),
+                 alpha: Sequence[float] = (0.0, 0.5),
+                 max_consecutive_failed_trials: int = 3, latency_runs: int = 50, **kwargs):
+        from keras_autoopt._checks import check_float_range, check_positive_int
+
+        self.objectives = parse_objectives(objectives)
+        if constraints is not None and not isinstance(constraints, Constraints):
+            raise ValueError(
+                f"Received: constraints={constraints!r}; expected a Constraints or None.")
+        if compression is not None and not isinstance(compression, CompressionSpace):
+            raise ValueError(
+                f"Received: compression={compression!r}; expected a CompressionSpace or None.")
+        if teacher is not None and not isinstance(teacher, keras.Model):
+            raise ValueError(
+                f"Received: teacher of type {type(teacher).__name__}; expected a tf_keras "
+                "Model or None.")
+        names = [o.name for o in self.objectives]
+        oracle_names = _objective_names(oracle.objective)
+        if oracle_names != names:
+            raise ValueError(
+                f"Received: an oracle with objectives {oracle_names}; expected {names} "
+                "(build it with oracle_objectives(objectives)).")
+        self.constraints = constraints or Constraints()
+        self.compression = compression
+        self.teacher = teacher
+        self.temperature = check_float_range("temperature", temperature, low=0.0, high=100.0,
+                                            open_low=True)
+        self.alpha = check_float_range("alpha", alpha, low=0.0, high=1.0)
+        self.max_real_failures = check_positive_int("max_consecutive_failed_trials",
+                                                    max_consecutive_failed_trials)
+        from keras_autoopt.measure._measure import MIN_LATENCY_RUNS
+
+        self.latency_runs = check_positive_int("latency_runs", latency_runs,
+                                               minimum=MIN_LATENCY_RUNS)
+        # Rejections are failures to keras-tuner; this tuner counts real ones itself.
+        oracle.max_consecutive_failed_trials = None
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+    # -- search ---------------------------------------------------------------------------
+    def search(self, x, y, *, validation_data, **fit_kwargs):
+        """Run the search; ``validation_data=(x_val, y_val)`` NumPy arrays are required.
+
+        Raises:
+            ValueError: Before any trial, for missing or malformed validation data.
+        """
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2
+                and all(isinstance(a, np.ndarray) for a in validation_data)
+                and len(validation_data[0]) == len(validation_data[1]) > 0):
+            raise ValueError(
+                f"Received: validation_data of type {type(validation_data).__name__}; "
+                "expected a pair (x_val, y_val) of non-empty NumPy arrays of equal length: "
+                "every objective is measured on it.")
+        if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+            raise ValueError(
+                f"Received: x of type {type(x).__name__}, y of type {type(y).__name__}; "
+                "expected NumPy arrays (int8 calibration and distillation caching use them).")
+        return super().search(x, y, validation_data=tuple(validation_data), **fit_kwargs)
+
+    def on_trial_end(self, trial):
+        kt.Tuner.on_trial_end(self, trial)
+        if self.trial_logger is not None:
+            ended = self.oracle.get_trial(trial.trial_id)
+            outcome = None
+            if ended.status == "COMPLETED":
+                parts = []
+                for objective in self.objectives:
+                    value = ended.metrics.get_last_value(objective.name)
+                    parts.append(f"{objective.name}={_fmt(value)}")
+                if ended.metrics.exists("feasible") and \
+                        ended.metrics.get_last_value("feasible") < 0.5:
+                    parts.append("INFEASIBLE")
+                parts.append(f"(front {len(self.get_pareto_front())})")
+                outcome = " ".join(parts)
+            self.trial_logger.trial_end(ended, number=len(self.oracle.trials),
+                                        objective_name="", best=None, outcome=outcome)
+        failures = 0
+        for trial_id in self.oracle.end_order:
+            ended = self.oracle.trials[trial_id]
+            if ended.status == "FAILED" and not is_rejected(ended):
+                failures += 1
+                if failures >= self.max_real_failures:
+                    raise RuntimeError(
+                        f"{failures} trials failed in a row (max_consecutive_failed_trials="
+                        f"{self.max_real_failures}); the last one:\n{ended.message or ''}")
+            elif not is_rejected(ended):
+                failures = 0
+
+    # -- one trial ------------------------------------------------------------------------
+    def run_trial(self, trial, x, y, *, validation_data, callbacks=None, **fit_kwargs):
+        """Build, check, train, compress, export and measure one trial.
+
+        Returns:
+            The trial's metrics (objectives, every built-in figure, ``feasible``).
+
+        Raises:
+            RejectedTrialError: When the built model breaks a constraint.
+        """
+        keras.backend.clear_session()
+        gc.collect()
+        hp = trial.hyperparameters
+        model = self.hypermodel.build(hp)
+        choices = self.compression.sample(hp) if self.compression is not None else {
+            "sparsity": 0.0, "pruning_schedule": None, "clusters": 0, "quantization": "float32"}
+        params = int(model.count_params())
+        reason = self.constraints.check_before_training(params)
+        if reason is not None:
+            raise RejectedTrialError(f"{REJECTED_PREFIX} {reason}")
+        x_val, y_val = validation_data
+        trained = model
+        if self.teacher is not None:
+            trained = self._distiller(hp, model)
+        self.hypermodel.fit(hp, trained, x, y, validation_data=validation_data,
+                            callbacks=list(callbacks or []), **fit_kwargs)
+        model = self._compress(model, choices, x, y)
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        from keras_autoopt.export import export_tflite
+        from keras_autoopt.measure import measure_tflite
+
+        exported = export_tflite(model, trial_dir / TRIAL_TFLITE, choices["quantization"],
+                                 representative_data=x, verify_data=x_val[:256])
+        measured = measure_tflite(exported.path, x_val, y_val, latency_runs=self.latency_runs)
+        _atomic_save(model, trial_dir / TRIAL_MODEL)
+        metrics = {"val_accuracy": measured.accuracy, "gzip_bytes": measured.gzip_bytes,
+                   "size_bytes": measured.size_bytes,
+                   "latency_us": measured.latency_us_median, "params": params}
+        data = SimpleNamespace(x_train=x, y_train=y, x_val=x_val, y_val=y_val)
+        for objective in self.objectives:
+            if objective.fn is not None:
+                value = float(objective.fn(model, str(exported.path), data))
+                if not math.isfinite(value):
+                    raise kt.errors.FailedTrialError(
+                        f"Objective {objective.name!r} returned {value!r}; expected a finite "
+                        "number.")
+                metrics[objective.name] = value
+        violated = self.constraints.check_measured(metrics)
+        metrics["feasible"] = 0.0 if violated else 1.0
+        results = {name: float(value) for name, value in metrics.items()}
+        if self.oracle.objective.name not in results:  # keras-tuner's MultiObjective
+            results[self.oracle.objective.name] = float(self.oracle.objective.get_value(results))
+        return results
+
+    def _distiller(self, hp, student: keras.Model) -> keras.Model:
+        from keras_autoopt.distill import Distiller
+
+        low, high = self.temperature
+        temperature = hp.Float("distill_temperature", low, high, sampling="log") \
+            if low < high else hp.Fixed("distill_temperature", low)
+        low, high = self.alpha
+        alpha = hp.Float("distill_alpha", low, high) if low < high \
+            else hp.Fixed("distill_alpha", low)
+        distiller = Distiller(self.teacher, student)
+        distiller.cache_teacher = True
+        optimizer = student.optimizer
+        distiller.compile(
+            optimizer=optimizer.__class__.from_config(optimizer.get_config())
+            if optimizer is not None else "adam",
+            metrics=["accuracy"], alpha=alpha, temperature=temperature)
+        return distiller
+
+    def _compress(self, model: keras.Model, choices: dict[str, Any], x, y) -> keras.Model:
+        if self.compression is None:
+            return model
+        from keras_autoopt.compress import ClusteringStep, PruningStep
+
+        space = self.compression
+        steps = []
+        if choices["sparsity"] > 0:
+            steps.append(PruningStep(choices["sparsity"], schedule=choices["pruning_schedule"],
+                                     epochs=space.prune_epochs))
+        if choices["clusters"]:
+            steps.append(ClusteringStep(choices["clusters"], preserve_sparsity=True,
+                                        epochs=space.cluster_epochs))
+        steps_per_epoch = -(-len(x) // space.batch_size)
+        for step in steps:
+            if isinstance(step, PruningStep):
+                step = step.resolve(steps_per_epoch)
+            wrapped = step.apply(model)
+            wrapped.compile(keras.optimizers.Adam(space.learning_rate), model.loss or
+                            "sparse_categorical_crossentropy", ["accuracy"])
+            wrapped.fit(x, y, epochs=step.epochs, batch_size=space.batch_size, verbose=0,
+                        callbacks=step.callbacks())
+            model = step.strip(wrapped)
+            model.compile(keras.optimizers.Adam(space.learning_rate),
+                          "sparse_categorical_crossentropy", ["accuracy"])
+        return model
+
+    def load_model(self, trial):
+        """The trial's trained, compressed model (``model.keras`` in its folder)."""
+        return keras.models.load_model(
+            Path(self.get_trial_dir(trial.trial_id)) / TRIAL_MODEL, compile=False)
+
+    # -- the front ------------------------------------------------------------------------
+    def completed_trials(self, *, feasible_only: bool = True) -> list:
+        """Completed trials with every objective measured (feasible ones by default)."""
+        names = [o.name for o in self.objectives]
+        kept = []
+        for trial in self.oracle.trials.values():
+            if trial.status != "COMPLETED":
+                continue
+            if not all(trial.metrics.exists(name) for name in names):
+                continue
+            if feasible_only and trial.metrics.exists("feasible") and \
+                    trial.metrics.get_last_value("feasible") < 0.5:
+                continue
+            kept.append(trial)
+        return sorted(kept, key=lambda t: t.trial_id)
+
+    def get_pareto_front(self) -> list[ParetoTrial]:
+        """The feasible trials no other feasible trial dominates, in trial order."""
+        trials = self.completed_trials()
+        if not trials:
+            return []
+        names = [o.name for o in self.objectives]
+        points = np.array([[t.metrics.get_last_value(n) for n in names] for t in trials])
+        directions = [o.direction for o in self.objectives]
+        return [self._pareto_trial(trials[i]) for i in pareto_front(points, directions)]
+
+    def hypervolume(self, reference: Sequence[float] | None = None) -> float:
+        """Hypervolume of the feasible trials' objective values.
+
+        Args:
+            reference: One value per objective; None means `default_reference`.
+
+        Returns:
+            The dominated hypervolume (0 without completed trials).
+        """
+        trials = self.completed_trials()
+        if not trials:
+            return 0.0
+        names = [o.name for o in self.objectives]
+        points = np.array([[t.metrics.get_last_value(n) for n in names] for t in trials])
+        directions = [o.direction for o in self.objectives]
+        if reference is None:
+            reference = default_reference(points, directions)
+        return hypervolume(points, directions, reference)
+
+    def _pareto_trial(self, trial) -> ParetoTrial:
+        names = [o.name for o in self.objectives]
+        all_names = [*BUILTIN_OBJECTIVES, "feasible", *names]
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        return ParetoTrial(
+            trial_id=trial.trial_id,
+            values={n: float(trial.metrics.get_last_value(n)) for n in names},
+            metrics={n: float(trial.metrics.get_last_value(n)) for n in dict.fromkeys(all_names)
+                     if trial.metrics.exists(n)},
+            hyperparameters=dict(trial.hyperparameters.values),
+            model_path=str(trial_dir / TRIAL_MODEL),
+            tflite_path=str(trial_dir / TRIAL_TFLITE))
+
+
+def _fmt(value: float) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.4f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def default_reference(points: np.ndarray, directions: Sequence[str]) -> list[float]:
+    """The worst value of each objective, moved 10 % of its range further out.
+
+    Args:
+        points: ``(n, k)`` objective values.
+        directions: ``"min"`` / ``"max"`` per objective.
+
+    Returns:
+        A reference point every given point improves on.
+    """
+    points = np.asarray(points, dtype=float)
+    reference = []
+    for column, direction in zip(points.T, directions, strict=True):
+        low, high = float(np.min(column)), float(np.max(column))
+        margin = 0.1 * (high - low) or 0.1 * max(abs(high), 1e-12)
+        reference.append(high + margin if direction == "min" else low - margin)
+    return reference
+
+
+def is_rejected(trial) -> bool:
+    """Whether a trial was rejected by a constraint before training."""
+    return REJECTED_PREFIX in (trial.message or "")
+
+
+def oracle_objectives(objectives) -> list:
+    """keras-tuner objectives for an oracle, one per objective (direction included)."""
+    return [kt.Objective(o.name, o.direction) for o in parse_objectives(objectives)]
+
+
+def _objective_names(objective) -> list[str]:
+    inner = getattr(objective, "objectives", None)
+    if inner is not None:
+        return [o.name for o in inner]
+    return [objective.name]
+

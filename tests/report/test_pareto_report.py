@@ -1,0 +1,479 @@
+"""The Pareto section of the run report: validation, plots and its section in report.md."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from keras_autoopt.report import _pareto_report, validate_report, write_report
+from keras_autoopt.report import _plots as plots_module
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BASE_PLOTS = {"trials_accuracy_vs_params", "models_accuracy_vs_gzip"}
+PARETO_PLOTS = {"pareto_accuracy_vs_gzip", "pareto_accuracy_vs_latency"}
+
+FRONT_HEADER = (
+    "| trial | val accuracy (%) | gzip (bytes) | size (bytes) | latency (µs) | params "
+    "| sparsity | clusters | quantization | distill_temperature | distill_alpha "
+    "| other hyperparameters |"
+)
+FRONT_ROWS = {
+    "00": "| 00 | 95.12 | 4,210 | 6,200 | 2.8 | 3,100 | 0.5 | 16 | int8 | - | - | filters=8 |",
+    "01": (
+        "| 01 | 97.31 | 9,876 | 14,500 | 3.2 | 8,000 | 0.8 | 8 | int8 | 4.0 | 0.3 | filters=16 |"
+    ),
+    "03": (
+        "| 03 | 98.66 | 20,480 | 31,000 | 5.7 | 21,000 | 0.0 | - | float16 | - | - | filters=32 |"
+    ),
+}
+HYPERVOLUME_LINE = (
+    "Hypervolume: 1,234.6, measured from the reference point (val_accuracy 0.80, gzip_bytes "
+    "52,000): the size of the region of objective space that the front dominates, bounded by "
+    "that point, in the objectives' own units (larger is better)."
+)
+
+
+def _trial(trial_id, status="COMPLETED", *, feasible=True, rejected=False, reason=None, **kw):
+    return {
+        "trial_id": trial_id,
+        "status": status,
+        "rejected": rejected,
+        "reason": reason,
+        "feasible": feasible,
+        "metrics": kw.get("metrics", {}),
+        "hyperparameters": kw.get("hyperparameters", {}),
+    }
+
+
+def _metrics(accuracy, gzip_bytes, size_bytes, latency_us, params) -> dict:
+    return {
+        "val_accuracy": accuracy,
+        "gzip_bytes": gzip_bytes,
+        "size_bytes": size_bytes,
+        "latency_us": latency_us,
+        "params": params,
+    }
+
+
+def make_pareto() -> dict:
+    """Seven trials: three on the front, one dominated, one infeasible, one rejected, one failed."""
+    return {
+        "objectives": [
+            {"name": "val_accuracy", "direction": "max"},
+            {"name": "gzip_bytes", "direction": "min"},
+        ],
+        "oracle": "nsga2",
+        "constraints": {
+            "max_params": None,
+            "max_size_bytes": 50000,
+            "max_latency_ms": None,
+            "min_accuracy": None,
+        },
+        "trials": [
+            _trial(
+                "00",
+                metrics=_metrics(0.9512, 4210, 6200, 2.84, 3100),
+                hyperparameters={
+                    "sparsity": 0.5,
+                    "clusters": 16,
+                    "quantization": "int8",
+                    "filters": 8,
+                },
+            ),
+            _trial(
+                "01",
+                metrics=_metrics(0.9731, 9876, 14500, 3.2, 8000),
+                hyperparameters={
+                    "sparsity": 0.8,
+                    "clusters": 8,
+                    "quantization": "int8",
+                    "distill_temperature": 4.0,
+                    "distill_alpha": 0.3,
+                    "filters": 16,
+                },
+            ),
+            _trial(
+                "02",
+                metrics=_metrics(0.9400, 12000, 16000, 3.9, 9000),
+                hyperparameters={"sparsity": 0.8, "filters": 16},
+            ),
+            _trial(
+                "03",
+                metrics=_metrics(0.9866, 20480, 31000, 5.71, 21000),
+                hyperparameters={"sparsity": 0.0, "quantization": "float16", "filters": 32},
+            ),
+            _trial(
+                "04",
+                feasible=False,
+                reason="size_bytes 61,240 > max_size_bytes 50,000",
+                metrics=_metrics(0.9910, 52000, 61240, 9.1, 60000),
+                hyperparameters={"filters": 64},
+            ),
+            _trial(
+                "05",
+                "FAILED",
+                feasible=None,
+                rejected=True,
+                reason="estimated int8 size 120,512 bytes > max_size_bytes 50,000",
+                metrics={"params": 120000},
+                hyperparameters={"filters": 128},
+            ),
+            _trial(
+                "06",
+                "FAILED",
+                feasible=None,
+                reason="NaN loss\nat epoch 2",
+                hyperparameters={"filters": 8, "learning_rate": 0.5},
+            ),
+        ],
+        "front": ["00", "01", "03"],
+        "hypervolume": 1234.5678,
+        "reference": [0.8, 52000],
+    }
+
+
+@pytest.fixture
+def pareto_report(report) -> dict:
+    report["pareto"] = make_pareto()
+    return report
+
+
+@pytest.fixture
+def fast_plots(monkeypatch):
+    """Skip drawing where only the text is checked."""
+    monkeypatch.setattr(plots_module, "render_trials_plot", lambda *args: b"png")
+    monkeypatch.setattr(plots_module, "render_models_plot", lambda *args: b"png")
+    monkeypatch.setattr(_pareto_report, "render_pareto_plot", lambda *args: b"png")
+
+
+def _assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 10_000  # a drawn chart, not an empty image
+
+
+def _markdown(report, tmp_path) -> str:
+    return write_report(report, tmp_path).markdown.read_text(encoding="utf-8")
+
+
+def _section(markdown: str, heading: str) -> str:
+    """The text of the ``## heading`` section, up to the next section."""
+    return markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _row(text: str, first_cell: str) -> str:
+    rows = [line for line in text.splitlines() if line.startswith(f"| {first_cell} |")]
+    assert len(rows) == 1, (first_cell, rows)
+    return rows[0]
+
+
+# --- files and plots ----------------------------------------------------------------
+
+
+def test_writes_both_pareto_plots(pareto_report, tmp_path):
+    paths = write_report(pareto_report, tmp_path)
+    assert set(paths.plots) == BASE_PLOTS | PARETO_PLOTS
+    for name in PARETO_PLOTS:
+        assert paths.plots[name] == tmp_path / f"{name}.png"
+        _assert_png(paths.plots[name])
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        ["report.json", "report.md", *(f"{name}.png" for name in BASE_PLOTS | PARETO_PLOTS)]
+    )  # no temporary files left behind
+
+
+def test_plots_highlight_the_given_front(pareto_report, monkeypatch):
+    # "02" is dominated and "04" infeasible: the front is drawn as given, not recomputed.
+    annotated = []
+    real_step = []
+
+    class Spy:
+        def __init__(self, axes):
+            self._axes = axes
+
+        def __getattr__(self, name):
+            return getattr(self._axes, name)
+
+        def annotate(self, text, *args, **kwargs):
+            annotated.append(text)
+            return self._axes.annotate(text, *args, **kwargs)
+
+        def step(self, xs, ys, *args, **kwargs):
+            real_step.append((list(xs), list(ys)))
+            return self._axes.step(xs, ys, *args, **kwargs)
+
+    real_new_figure = plots_module._new_figure
+
+    def new_figure():
+        figure, axes = real_new_figure()
+        return figure, Spy(axes)
+
+    monkeypatch.setattr(plots_module, "_new_figure", new_figure)
+    png = _pareto_report.render_pareto_plot(pareto_report["pareto"], "pareto_accuracy_vs_gzip")
+    assert png[:8] == PNG_MAGIC
+    assert annotated[:3] == ["00", "01", "03"]
+    assert len(real_step) == 1
+    assert real_step[0][0] == [4210.0, 9876.0, 20480.0]  # in x order
+    assert real_step[0][1] == pytest.approx([95.12, 97.31, 98.66])
+
+
+def test_plot_metric_missing_in_every_trial_draws_an_empty_note(
+    pareto_report, monkeypatch, tmp_path
+):
+    for trial in pareto_report["pareto"]["trials"]:
+        trial["metrics"].pop("latency_us", None)
+    notes = []
+    real_note = plots_module._empty_note
+
+    def spy(axes, text):
+        notes.append(text)
+        real_note(axes, text)
+
+    monkeypatch.setattr(plots_module, "_empty_note", spy)
+    paths = write_report(pareto_report, tmp_path)
+    assert notes == ["no trial has a latency_us measurement"]
+    _assert_png(paths.plots["pareto_accuracy_vs_latency"])
+    _assert_png(paths.plots["pareto_accuracy_vs_gzip"])
+
+
+def test_plot_with_nan_metrics_and_an_empty_front(pareto_report, tmp_path):
+    pareto = pareto_report["pareto"]
+    pareto["trials"][0]["metrics"]["gzip_bytes"] = math.nan
+    pareto["trials"][1]["metrics"]["val_accuracy"] = None
+    pareto["front"] = []
+    paths = write_report(pareto_report, tmp_path)
+    for name in PARETO_PLOTS:
+        _assert_png(paths.plots[name])
+    assert json.loads(paths.json.read_text())["pareto"]["trials"][0]["metrics"]["gzip_bytes"] is (
+        None
+    )
+
+
+def test_unknown_plot_name():
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Received: name='pareto'; expected one of ('pareto_accuracy_vs_gzip', "
+            "'pareto_accuracy_vs_latency')."
+        ),
+    ):
+        _pareto_report.render_pareto_plot(make_pareto(), "pareto")
+
+
+# --- report.md ----------------------------------------------------------------------
+
+
+def test_markdown_pareto_section(pareto_report, tmp_path, fast_plots):
+    markdown = _markdown(pareto_report, tmp_path)
+    # After the trials, before the exported models.
+    assert markdown.index("\n## Trials\n") < markdown.index("\n## Pareto front\n")
+    assert markdown.index("\n## Pareto front\n") < markdown.index("\n## Exported models\n")
+    section = _section(markdown, "Pareto front")
+
+    assert "| objectives | val_accuracy (max), gzip_bytes (min) |" in section
+    assert "| oracle | nsga2 |" in section
+    assert "| constraints | max_size_bytes 50,000 |" in section  # only the limits that are set
+    for field, count in [
+        ("trials", 7),
+        ("completed", 5),
+        ("rejected before training", 1),
+        ("failed", 1),
+        ("infeasible", 1),
+        ("on the front", 3),
+    ]:
+        assert f"| {field} | {count} |" in section
+    assert "feasibility not measured" not in section
+    assert HYPERVOLUME_LINE in section
+
+    assert FRONT_HEADER in section
+    for trial_id, row in FRONT_ROWS.items():
+        assert _row(section.split("### Rejected")[0], trial_id) == row
+    assert "| 02 |" not in section  # dominated: neither on the front nor rejected
+
+    assert "![validation accuracy vs gzip size, Pareto front highlighted]" in section
+    assert "(pareto_accuracy_vs_gzip.png)" in section
+    assert "(pareto_accuracy_vs_latency.png)" in section
+
+    rejected = section.split("### Rejected and failed trials\n", 1)[1]
+    assert "| trial | status | outcome | reason |" in rejected
+    assert _row(rejected, "04") == (
+        "| 04 | COMPLETED | infeasible | size_bytes 61,240 > max_size_bytes 50,000 |"
+    )
+    assert _row(rejected, "05") == (
+        "| 05 | FAILED | rejected before training | estimated int8 size 120,512 bytes > "
+        "max_size_bytes 50,000 |"
+    )
+    assert _row(rejected, "06") == "| 06 | FAILED | failed | NaN loss at epoch 2 |"
+
+
+def test_markdown_front_columns_follow_the_data(pareto_report, tmp_path, fast_plots):
+    pareto = pareto_report["pareto"]
+    # A third objective without a column of its own, and no compression hyperparameters.
+    pareto["objectives"].append({"name": "energy_mj", "direction": "min"})
+    pareto["reference"].append(5.125)
+    for trial in pareto["trials"]:
+        trial["hyperparameters"] = {}
+        trial["metrics"]["energy_mj"] = 1.5
+    pareto["constraints"] = {"max_params": None}
+    pareto["trials"][1]["feasible"] = None
+    pareto["front"] = ["00", "03"]
+    section = _section(_markdown(pareto_report, tmp_path), "Pareto front")
+    assert (
+        "| trial | val accuracy (%) | gzip (bytes) | size (bytes) | latency (µs) | params "
+        "| energy_mj |"
+    ) in section
+    assert _row(section, "00") == "| 00 | 95.12 | 4,210 | 6,200 | 2.8 | 3,100 | 1.5 |"
+    assert "| constraints | none set |" in section
+    assert "| feasibility not measured | 1 |" in section
+    assert "(val_accuracy 0.80, gzip_bytes 52,000, energy_mj 5.125)" in section
+
+
+def test_markdown_empty_front_and_no_rejected(pareto_report, tmp_path, fast_plots):
+    pareto = pareto_report["pareto"]
+    pareto["trials"] = pareto["trials"][:4]
+    pareto["front"] = []
+    pareto["hypervolume"] = 0.0
+    section = _section(_markdown(pareto_report, tmp_path), "Pareto front")
+    assert "_No trial is on the front: no trial completed and met the constraints._" in section
+    assert "_Every trial completed and met the constraints._" in section
+    assert "Hypervolume: 0.0000, measured from the reference point" in section
+
+
+def test_rejected_table_is_capped(pareto_report, tmp_path, fast_plots):
+    pareto = pareto_report["pareto"]
+    pareto["trials"] += [
+        _trial(f"r{index:02d}", "FAILED", feasible=None, rejected=True, reason="x" * 300)
+        for index in range(12)
+    ]
+    rejected = _markdown(pareto_report, tmp_path).split("### Rejected and failed trials\n")[1]
+    rejected = rejected.split("\n## ", 1)[0]
+    rows = [line for line in rejected.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 1 + 10  # the header and ten trials
+    assert "\n... and 5 more.\n" in rejected  # 3 + 12 trials left out
+    assert "| r06 | FAILED | rejected before training | " + "x" * 199 + "… |" in rejected
+
+
+def test_pareto_extra_keys_are_listed_and_kept(pareto_report, tmp_path, fast_plots):
+    pareto_report["pareto"]["generations"] = 4
+    paths = write_report(pareto_report, tmp_path)
+    assert "| generations | 4 |" in paths.markdown.read_text(encoding="utf-8")
+    assert json.loads(paths.json.read_text())["pareto"]["generations"] == 4
+
+
+def test_report_without_pareto_is_unchanged(report, tmp_path):
+    paths = write_report(report, tmp_path)
+    assert set(paths.plots) == BASE_PLOTS
+    assert "Pareto" not in paths.markdown.read_text(encoding="utf-8")
+    assert not any(name.startswith("pareto") for name in map(str, tmp_path.iterdir()))
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+def _set(path, value):
+    def mutate(pareto):
+        target = pareto
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda p: p.pop("front"),
+            "Received: report['pareto'] without 'front'; expected keys ['constraints', "
+            "'front', 'hypervolume', 'objectives', 'oracle', 'reference', 'trials'] "
+            "(extra keys are allowed).",
+        ),
+        (
+            _set(("objectives", 1, "direction"), "minimize"),
+            "Received: report['pareto']['objectives'][1]['direction']='minimize' (str); "
+            "expected one of ('max', 'min').",
+        ),
+        (
+            lambda p: p["front"].append("99"),
+            "Received: report['pareto']['front'][3]='99' (str); expected the trial_id of a "
+            "trial in report['pareto']['trials'].",
+        ),
+        (
+            lambda p: p["front"].append("04"),
+            "Received: report['pareto']['front'][3]='04', a trial with status='COMPLETED', "
+            "feasible=False and rejected=False; expected the id of a COMPLETED, feasible, not "
+            "rejected trial (only those can be on the front).",
+        ),
+        (
+            lambda p: p["front"].insert(0, "06"),
+            "Received: report['pareto']['front'][0]='06', a trial with status='FAILED', "
+            "feasible=None and rejected=False; expected the id of a COMPLETED, feasible, not "
+            "rejected trial (only those can be on the front).",
+        ),
+        (
+            _set(("reference",), [0.8]),
+            "Received: report['pareto']['reference']=[0.8] (list) with 1 value(s); expected "
+            "one value per objective (2: ['val_accuracy', 'gzip_bytes']).",
+        ),
+        (
+            _set(("hypervolume",), -0.5),
+            "Received: report['pareto']['hypervolume']=-0.5 (float); expected a finite, "
+            "non-negative float.",
+        ),
+        (
+            _set(("objectives",), []),
+            "Received: report['pareto']['objectives']=[] (list); expected a non-empty list of "
+            "{'name': str, 'direction': 'max' | 'min'}.",
+        ),
+        (
+            _set(("objectives", 1, "name"), "val_accuracy"),
+            "Received: report['pareto']['objectives'][1]['name']='val_accuracy' (str); "
+            "expected a unique objective name (report['pareto']['objectives'][0]['name'] has "
+            "it already).",
+        ),
+        (
+            _set(("constraints", "max_size_bytes"), "50kB"),
+            "Received: report['pareto']['constraints']['max_size_bytes']='50kB' (str); "
+            "expected a finite, non-negative number or None (no limit).",
+        ),
+        (
+            _set(("trials", 2, "trial_id"), "01"),
+            "Received: report['pareto']['trials'][2]['trial_id']='01' (str); expected a unique "
+            "trial id (report['pareto']['trials'][1]['trial_id'] has it already).",
+        ),
+        (
+            _set(("trials", 0, "feasible"), "yes"),
+            "Received: report['pareto']['trials'][0]['feasible']='yes' (str); expected a bool "
+            "or None (not measured).",
+        ),
+        (
+            _set(("trials", 0, "metrics", "gzip_bytes"), "4 KB"),
+            "Received: report['pareto']['trials'][0]['metrics']['gzip_bytes']='4 KB' (str); "
+            "expected a float or None (NaN allowed).",
+        ),
+        (
+            _set(("reference",), [0.8, math.inf]),
+            "Received: report['pareto']['reference']=[0.8, inf] (list); expected a list of "
+            "finite floats, one per objective.",
+        ),
+    ],
+)
+def test_pareto_is_validated(pareto_report, tmp_path, mutate, message):
+    mutate(pareto_report["pareto"])
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        validate_report(pareto_report)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        write_report(pareto_report, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_valid_pareto_passes(pareto_report):
+    pareto = copy.deepcopy(pareto_report["pareto"])
+    pareto["trials"][0]["status"] = "completed"  # any case, as elsewhere in the report
+    pareto_report["pareto"] = pareto
+    assert validate_report(pareto_report) is None

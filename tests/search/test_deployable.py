@@ -1,0 +1,203 @@
+import numpy as np
+import pytest
+
+from keras_autoopt._backend import keras, kt
+from keras_autoopt.search import DenseHyperModel, OptimizerSpace
+from keras_autoopt.search._compression_space import CompressionSpace
+from keras_autoopt.search._deployable import (
+    REJECTED_PREFIX,
+    DeployableTuner,
+    default_reference,
+    oracle_objectives,
+)
+from keras_autoopt.search._objectives import Constraints, Objective
+from keras_autoopt.search._pareto import dominates
+
+
+class _CountingHyperModel(DenseHyperModel):
+    """Counts calls to fit (to prove rejected trials never train)."""
+
+    fits = 0
+
+    def fit(self, hp, model, *args, **kwargs):
+        type(self).fits += 1
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def _hypermodel(cls=DenseHyperModel, num_classes=3, units=(8, 32)):
+    return cls((8, 8, 1), num_classes, layers=(1, 1), units=units,
+               optimizer_space=OptimizerSpace(optimizers=("adam",), learning_rate=(1e-2, 1e-2),
+                                              epochs=(4, 4), batch_sizes=(32,)))
+
+
+def _tuner(tmp_path, objectives=("val_accuracy", "gzip_bytes"), max_trials=3, **kwargs):
+    hypermodel = kwargs.pop("hypermodel", None) or _hypermodel()
+    oracle = kt.oracles.RandomSearchOracle(objective=oracle_objectives(objectives),
+                                           max_trials=max_trials, seed=0)
+    return DeployableTuner(hypermodel, oracle, objectives=objectives, directory=tmp_path,
+                           project_name="p", latency_runs=50, **kwargs)
+
+
+def test_trials_are_measured_as_deployed_and_the_front_is_non_dominated(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+    space = CompressionSpace(sparsities=(0.0, 0.5), clusters=(0, 8),
+                             quantization=("float32", "int8"), prune_epochs=1, cluster_epochs=1)
+    tuner = _tuner(tmp_path, max_trials=4, compression=space)
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert [t.status for t in trials] == ["COMPLETED"] * 4
+    for trial in trials:
+        for name in ("val_accuracy", "gzip_bytes", "size_bytes", "latency_us", "params",
+                     "feasible"):
+            assert trial.metrics.exists(name), name
+        assert {"sparsity", "clusters", "quantization"} <= set(trial.hyperparameters.values)
+    front = tuner.get_pareto_front()
+    assert front
+    values = [[p.values["val_accuracy"], p.values["gzip_bytes"]] for p in front]
+    others = [[t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("gzip_bytes")]
+              for t in trials]
+    for point in values:
+        assert not any(dominates(o, point, ["max", "min"]) for o in others)
+    model = front[0].load_model()
+    assert model.predict(xv[:2], verbose=0).shape == (2, 3)
+    with open(front[0].tflite_path, "rb") as handle:
+        assert len(handle.read()) == front[0].metrics["size_bytes"]
+    assert tuner.hypervolume() > 0
+
+
+def test_int8_trial_is_smaller_than_float32(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+    space = CompressionSpace(sparsities=(0.0,), clusters=(0,), quantization=("float32", "int8"))
+    hypermodel = _hypermodel(units=(128,))
+    oracle = kt.oracles.GridSearchOracle(objective=oracle_objectives(["val_accuracy"]),
+                                         max_trials=2)
+    tuner = DeployableTuner(hypermodel, oracle, objectives=["val_accuracy"], compression=space,
+                            directory=tmp_path, project_name="g", latency_runs=50)
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    sizes = {t.hyperparameters.values["quantization"]: t.metrics.get_last_value("size_bytes")
+             for t in tuner.oracle.trials.values() if t.status == "COMPLETED"}
+    assert sizes["int8"] < sizes["float32"] / 2
+
+
+def test_constraints_reject_before_training(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+    _CountingHyperModel.fits = 0
+    tuner = _tuner(tmp_path, max_trials=5, hypermodel=_hypermodel(_CountingHyperModel),
+                   constraints=Constraints(max_params=50))
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)  # 5 rejections in a row: no stop
+    assert _CountingHyperModel.fits == 0
+    trials = list(tuner.oracle.trials.values())
+    assert len(trials) == 5
+    for trial in trials:
+        assert trial.status == "FAILED"
+        assert REJECTED_PREFIX in trial.message
+        assert "max_params" in trial.message
+    assert tuner.get_pareto_front() == []
+    assert tuner.hypervolume() == 0.0
+
+
+def test_measured_constraints_mark_trials_infeasible(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+    tuner = _tuner(tmp_path, max_trials=2, constraints=Constraints(max_latency_ms=1e-6))
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert all(t.status == "COMPLETED" for t in trials)
+    assert all(t.metrics.get_last_value("feasible") == 0.0 for t in trials)
+    assert tuner.get_pareto_front() == []
+    assert len(tuner.completed_trials(feasible_only=False)) == 2
+
+
+def test_custom_objective_and_teacher(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+    keras.utils.set_random_seed(0)
+    teacher = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                                keras.layers.Dense(32, activation="relu"),
+                                keras.layers.Dense(3, activation="softmax")])
+    teacher.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    teacher.fit(x, y, epochs=10, verbose=0)
+    seen = []
+
+    def first_weight(model, tflite_path, dataset):
+        seen.append((tflite_path, len(dataset.x_val)))
+        return float(np.abs(model.get_weights()[0]).sum())
+
+    objectives = ["val_accuracy", Objective("weight_l1", "min", fn=first_weight)]
+    tuner = _tuner(tmp_path, objectives=objectives, max_trials=2, teacher=teacher,
+                   temperature=(1.0, 4.0), alpha=(0.1, 0.5))
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert all(t.status == "COMPLETED" for t in trials), [t.message for t in trials]
+    for trial in trials:
+        values = trial.hyperparameters.values
+        assert 1.0 <= values["distill_temperature"] <= 4.0
+        assert 0.1 <= values["distill_alpha"] <= 0.5
+        assert trial.metrics.get_last_value("weight_l1") > 0
+    assert [n for _, n in seen] == [30, 30]
+
+
+def test_real_failures_still_stop_the_search(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+
+    class Broken(DenseHyperModel):
+        def fit(self, hp, model, *args, **kwargs):
+            raise kt.errors.FailedTrialError("broken on purpose")
+
+    tuner = _tuner(tmp_path, max_trials=6, hypermodel=_hypermodel(Broken),
+                   max_consecutive_failed_trials=2)
+    with pytest.raises(RuntimeError, match=r"2 trials failed in a row "
+                                           r"\(max_consecutive_failed_trials=2\)"):
+        tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+
+
+def test_default_reference_is_beyond_every_point():
+    points = np.array([[0.9, 1000.0], [0.8, 500.0], [0.95, 2000.0]])
+    reference = default_reference(points, ["max", "min"])
+    assert reference == pytest.approx([0.8 - 0.015, 2000.0 + 150.0])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"compression": "yes"}, r"Received: compression='yes'; expected a CompressionSpace"),
+    ({"constraints": {"max_params": 3}}, r"Received: constraints=\{'max_params': 3\}; expected a "
+                                         r"Constraints"),
+    ({"teacher": "t.keras"}, r"Received: teacher of type str; expected a tf_keras Model"),
+    ({"objectives": ["val_accuracy"]}, r"Received: an oracle with objectives \['val_accuracy', "
+                                       r"'gzip_bytes'\]; expected \['val_accuracy'\]"),
+    ({"alpha": (0.5, 2.0)}, r"alpha"),
+])
+def test_bad_arguments_are_named(tmp_path, kwargs, message):
+    objectives = kwargs.pop("objectives", ("val_accuracy", "gzip_bytes"))
+    oracle = kt.oracles.RandomSearchOracle(
+        objective=oracle_objectives(("val_accuracy", "gzip_bytes")), max_trials=1)
+    with pytest.raises(ValueError, match=message):
+        DeployableTuner(_hypermodel(), oracle, objectives=objectives, directory=tmp_path,
+                        project_name="b", **kwargs)
+
+
+def test_search_needs_validation_arrays(tiny_images, tmp_path):
+    x, y, _, _ = tiny_images
+    tuner = _tuner(tmp_path)
+    with pytest.raises(ValueError, match=r"Received: validation_data of type NoneType; expected "
+                                         r"a pair \(x_val, y_val\)"):
+        tuner.search(x, y, validation_data=None)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"sparsities": (0.0, 1.0)}, r"Received: sparsities=\(0.0, 1.0\); expected a non-empty list"),
+    ({"clusters": (1,)}, r"Received: clusters=\(1,\); expected a non-empty list of integers"),
+    ({"quantization": ("int4",)}, r"quantization"),
+    ({"prune_epochs": 0}, r"Received: prune_epochs=0"),
+    ({"learning_rate": 2.0}, r"Received: learning_rate=2.0; expected a float in \(0, 1\)"),
+])
+def test_compression_space_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CompressionSpace(**kwargs)
+
+
+def test_compression_space_round_trip_and_conditional_schedule():
+    space = CompressionSpace(sparsities=(0.0, 0.8), pruning_schedules=("polynomial", "constant"))
+    assert CompressionSpace.from_config(space.get_config()) == space
+    hp = kt.HyperParameters()
+    choices = space.sample(hp)
+    assert choices == {"sparsity": 0.0, "pruning_schedule": "polynomial", "clusters": 0,
+                       "quantization": "float32"}
+    assert not hp.is_active(hp._hps["pruning_schedule"][0])
