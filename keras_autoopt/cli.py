@@ -19,11 +19,13 @@ from keras_autoopt.data import DatasetError
 from keras_autoopt.pipeline import compress_saved_model, run_pipeline
 from keras_autoopt.report import format_stages_table
 
-#: The demo: digits, a searchable ConvNet, random search, all four export modes, and the
-#: best model compressed within one point of validation accuracy.
+#: The demo: digits, a searchable ConvNet, a small multi-objective search (validation
+#: accuracy vs gzip bytes of each trial's exported .tflite, pruning / clustering /
+#: quantization searched with the architecture), all four export modes of the most
+#: accurate front model, and that model compressed within one point of validation accuracy.
 DEMO_CONFIG = PipelineConfig(
-    dataset="digits", hypermodel="convnet", tuner="random", trials=12, epochs=(10, 30), seed=0,
-    compress={"max_accuracy_drop": 0.01},
+    dataset="digits", hypermodel="convnet", trials=12, epochs=(10, 30), seed=0,
+    objectives=["val_accuracy", "gzip_bytes"], compress={"max_accuracy_drop": 0.01},
 )
 
 EXIT_USAGE = 2
@@ -38,9 +40,11 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo", help="run the whole pipeline on the embedded digits data",
-        description="Search a ConvNet on scikit-learn's digits (1,797 8x8 images), export "
-                    "float32/dynamic/float16/int8 TFLite models, compress the best within one "
-                    "point of accuracy, measure everything under LiteRT and write a report.",
+        description="Search ConvNets on scikit-learn's digits (1,797 8x8 images) for the "
+                    "Pareto front of validation accuracy vs gzip bytes (every trial pruned, "
+                    "clustered and quantized as sampled, exported and measured under LiteRT), "
+                    "export the most accurate in float32/dynamic/float16/int8, compress it "
+                    "within one point of accuracy and write a report.",
     )
     demo.add_argument("--output", default="runs/demo", help="output folder (default: %(default)s)")
     demo.add_argument("--trials", type=int, default=DEMO_CONFIG.trials,
@@ -51,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="run the pipeline from a YAML configuration",
         description="Run the pipeline from a YAML file with the keys dataset, hypermodel, "
-                    "tuner, trials, epochs, export_modes, seed, executions_per_trial.",
+                    "tuner, trials, epochs, export_modes, seed, executions_per_trial, refit, "
+                    "compress, and for a multi-objective search objectives, oracle, "
+                    "constraints, compression_space, teacher.",
     )
     run.add_argument("--config", required=True, help="the YAML configuration file")
     run.add_argument("--output", default=None,

@@ -87,9 +87,10 @@ def test_demo_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "demo" / "report.json").read_text())
     assert report["search"]["trials"] == 12
+    assert report["pareto"]["front"] and report["pareto"]["hypervolume"] > 0
     best = max(model["accuracy"] for model in report["models"])
     assert best >= 0.97, report["models"]
-    assert "[trial 12/12]" in result.stdout
+    assert "[trial 12/12] val_accuracy=" in result.stdout
 
 
 def test_compress_errors_exit_2(tmp_path, capsys):

@@ -92,3 +92,29 @@ def test_bad_arguments_fail_before_work(trained, dataset, tmp_path, kwargs, mess
     with pytest.raises(ValueError, match=message):
         auto_compress(trained, dataset, tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_qat_export_that_fails_verification_is_skipped(trained, dataset, tmp_path,
+                                                         monkeypatch):
+    from keras_autoopt.compress import CompressionPlan, QATStep
+    from keras_autoopt.export import ExportVerificationError
+
+    original = CompressionPlan.run_step
+
+    def run_step(self, model, step, *args, **kwargs):
+        if isinstance(step, QATStep):
+            raise ExportVerificationError("int8 export failed verification (test)", mode="int8",
+                                          max_abs_diff=0.9, tolerance=0.15,
+                                          top1_agreement=0.1, min_top1_agreement=0.9)
+        return original(self, model, step, *args, **kwargs)
+
+    monkeypatch.setattr(CompressionPlan, "run_step", run_step)
+    stream = io.StringIO()
+    result = auto_compress(trained, dataset, tmp_path, max_accuracy_drop=0.05,
+                           sparsities=(0.5,), prune_epochs=1, cluster_counts=(8,),
+                           cluster_epochs=1, qat_epochs=1, batch_size=16, stream=stream)
+    assert "qat" not in [s.name for s in result.stages]
+    assert result.chosen is not None
+    assert any(n.startswith("qat: skipped, its int8 export failed verification") for n in
+               result.report["notes"])
+    assert "[compress] qat: skipped" in stream.getvalue()
