@@ -112,4 +112,15 @@ keras = tf_keras
 
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
-__all__ = ["LEGACY_KERAS_ENV", "keras", "kt", "tf", "tfmot"]
+# TF-MOT's registries of supported layers are not in its public API; the
+# compression steps ask them whether a layer can be wrapped.
+from tensorflow_model_optimization.python.core.clustering.keras import (  # noqa: E402
+    clustering_registry,
+)
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
+    default_8bit_quantize_registry,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry  # noqa: E402
+
+__all__ = ["LEGACY_KERAS_ENV", "clustering_registry", "default_8bit_quantize_registry", "keras",
+           "kt", "prune_registry", "tf", "tfmot"]

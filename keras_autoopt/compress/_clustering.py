@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from tensorflow_model_optimization.python.core.clustering.keras import clustering_registry
+import numpy as np
 
-from keras_autoopt._backend import keras, tfmot
+from keras_autoopt._backend import clustering_registry, keras, tfmot
 from keras_autoopt._checks import check_positive_int
 from keras_autoopt.compress._steps import CENTROID_INITS, CompressionStep
 
@@ -78,13 +78,44 @@ class ClusteringStep(CompressionStep):
             clustering_registry.ClusteringRegistry.supports(layer)
         )
 
+    def feasible_clusters(self, layer: keras.layers.Layer) -> int:
+        """The cluster count TF-MOT can initialize for ``layer``'s kernel.
+
+        TF-MOT's centroid initialization samples each centroid from the
+        weights (k-means++ fails with "num_to_sample <= points.rows()"
+        otherwise): with ``preserve_sparsity`` the zero centroid plus at most
+        one centroid per non-zero weight, else one per weight. A heavily
+        pruned layer therefore gets fewer clusters than asked (recorded in
+        ``clamped``); it has no more distinct values than that anyway.
+
+        Returns:
+            ``min(clusters_of(layer), what the kernel supports)``.
+        """
+        wanted = self.clusters_of(layer.name)
+        kernel = getattr(layer, "kernel", None)
+        if kernel is None:
+            return wanted
+        values = kernel.numpy()
+        limit = int(np.count_nonzero(values)) + 1 if self.preserve_sparsity else values.size
+        return min(wanted, limit)
+
     def wrap(self, layer: keras.layers.Layer) -> keras.layers.Layer:
-        """Wrap ``layer`` in ``ClusterWeights``."""
+        """Wrap ``layer`` in ``ClusterWeights`` (a layer with < 2 feasible clusters stays)."""
+        clusters = self.feasible_clusters(layer)
+        if clusters < self.clusters_of(layer.name):
+            self.clamped[layer.name] = clusters
+        if clusters < 2:
+            return layer
         init = getattr(tfmot.clustering.keras.CentroidInitialization, self.init.upper())
         return tfmot.clustering.keras.cluster_weights(
-            layer, number_of_clusters=self.clusters_of(layer.name),
+            layer, number_of_clusters=clusters,
             cluster_centroids_init=init, preserve_sparsity=self.preserve_sparsity,
         )
+
+    def apply(self, model: keras.Model) -> keras.Model:
+        """`CompressionStep.apply`; ``clamped`` lists layers given fewer clusters."""
+        self.clamped: dict[str, int] = {}
+        return super().apply(model)
 
     def strip(self, model: keras.Model) -> keras.Model:
         """Remove the clustering wrappers (kernels keep their clustered values)."""

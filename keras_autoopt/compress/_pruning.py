@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from tensorflow_model_optimization.python.core.sparsity.keras import prune_registry
-
-from keras_autoopt._backend import keras, tfmot
+from keras_autoopt._backend import keras, prune_registry, tfmot
 from keras_autoopt._checks import check_positive_int
 from keras_autoopt.compress._steps import SCHEDULES, CompressionStep, _check_fraction
 

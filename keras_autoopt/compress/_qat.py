@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-    default_8bit_quantize_registry,
-)
-
-from keras_autoopt._backend import keras, tfmot
+from keras_autoopt._backend import default_8bit_quantize_registry, keras, tfmot
 from keras_autoopt.compress._steps import QAT_SCHEMES, CompressionStep
 
 _REGISTRY = default_8bit_quantize_registry.Default8BitQuantizeRegistry()

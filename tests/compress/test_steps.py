@@ -118,6 +118,31 @@ def test_clustering_keeps_at_most_n_values_and_preserves_sparsity(trained, datas
     assert clustered.target_reached is True
 
 
+def test_clustering_a_nearly_empty_kernel_gets_fewer_clusters(trained, dataset):
+    # TF-MOT's k-means++ initialization cannot sample 16 centroids from 5 non-zero weights
+    # ("num_to_sample <= points.rows()"): the step clamps that layer instead of failing.
+    model = keras.models.clone_model(trained)
+    model.set_weights(trained.get_weights())
+    kernel = model.get_layer("out").kernel.numpy()
+    sparse = np.zeros_like(kernel)
+    sparse.flat[:5] = [0.5, -0.4, 0.3, -0.2, 0.1]
+    model.get_layer("out").kernel.assign(sparse)
+    step = ClusteringStep(16, epochs=1)
+    wrapped = step.apply(model)
+    assert step.clamped == {"out": 6}
+    wrapped.compile("adam", "sparse_categorical_crossentropy")
+    wrapped.fit(dataset.x_train, dataset.y_train, epochs=1, batch_size=32, verbose=0)
+    stripped = step.strip(wrapped)
+    out = stripped.get_layer("out").kernel.numpy()
+    assert np.count_nonzero(out) <= 5
+    assert np.unique(stripped.get_layer("dense").kernel.numpy()).size <= 16
+    empty = keras.models.clone_model(trained)
+    empty.get_layer("out").kernel.assign(np.zeros_like(kernel))
+    step = ClusteringStep(8, epochs=1)
+    step.apply(empty)
+    assert step.clamped == {"out": 1}
+
+
 @pytest.mark.parametrize("steps", [
     [QATStep(epochs=1)],
     [PruningStep(0.5, epochs=1), QATStep(epochs=1)],  # PQAT
