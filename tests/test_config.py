@@ -158,3 +158,11 @@ def test_multi_objective_sections(tmp_path):
 def test_multi_objective_bad_values(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_config(_write(tmp_path, text))
+
+
+def test_the_pareto_example_loads():
+    from pathlib import Path
+
+    config = load_config(Path(__file__).parent.parent / "examples" / "pareto.yaml")
+    assert config.multi_objective and config.oracle_name() == "nsga2"
+    assert config.constraints.max_params == 100000
