@@ -7,6 +7,7 @@ from keras_autoopt.search._compression_space import CompressionSpace
 from keras_autoopt.search._deployable import (
     REJECTED_PREFIX,
     DeployableTuner,
+    _gradient_registry,
     default_reference,
     oracle_objectives,
 )
@@ -63,6 +64,19 @@ def test_trials_are_measured_as_deployed_and_the_front_is_non_dominated(tiny_ima
     with open(front[0].tflite_path, "rb") as handle:
         assert len(handle.read()) == front[0].metrics["size_bytes"]
     assert tuner.hypervolume() > 0
+
+
+def test_trials_leave_no_custom_gradient_behind(tiny_images, tmp_path):
+    # Each entry keeps a traced train step (its whole FuncGraph) alive: left
+    # behind, they made a 30-trial search grow by ~30 MB per trial.
+    x, y, xv, yv = tiny_images
+    space = CompressionSpace(sparsities=(0.5,), clusters=(8,), quantization=("float32",),
+                             prune_epochs=1, cluster_epochs=1)
+    tuner = _tuner(tmp_path, max_trials=2, compression=space)
+    before = set(_gradient_registry())
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    assert [t.status for t in tuner.oracle.trials.values()] == ["COMPLETED"] * 2
+    assert set(_gradient_registry()) - before == set()
 
 
 def test_int8_trial_is_smaller_than_float32(tiny_images, tmp_path):
