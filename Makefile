@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/compression.py
 	$(BIN)/python benchmarks/distillation.py
 	$(BIN)/python benchmarks/transfer.py
+	$(BIN)/python benchmarks/pareto.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
