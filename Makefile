@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/distillation.py
 	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/pareto.py
+	$(BIN)/python benchmarks/faults.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

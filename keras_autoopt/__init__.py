@@ -34,7 +34,7 @@ from keras_autoopt.distill import (
 )
 from keras_autoopt.export import EXPORT_MODES, ExportResult, ExportVerificationError, export_tflite
 from keras_autoopt.measure import TFLiteMetrics, TFLiteRunner, measure_tflite
-from keras_autoopt.pipeline import PipelineResult, run_pipeline
+from keras_autoopt.pipeline import PipelineResult, run_pipeline, run_worker
 from keras_autoopt.report import environment_info, write_report
 from keras_autoopt.search import (
     ORACLES,
@@ -45,11 +45,14 @@ from keras_autoopt.search import (
     ConvNetHyperModel,
     DenseHyperModel,
     DeployableTuner,
+    FailOnNonFiniteLoss,
     GreedyOracle,
     Objective,
     OptimizerSpace,
     OptunaOracle,
     ParetoTrial,
+    SearchStopped,
+    SetupError,
     TransferHyperModel,
     TrialLogger,
     hypervolume,
@@ -62,6 +65,9 @@ from keras_autoopt.search import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "FailOnNonFiniteLoss",
+    "SearchStopped",
+    "SetupError",
     "EXPORT_MODES",
     "ORACLES",
     "TUNERS",
@@ -113,6 +119,7 @@ __all__ = [
     "oracle_objectives",
     "pareto_front",
     "run_pipeline",
+    "run_worker",
     "train_mixed_precision",
     "write_report",
 ]

@@ -110,6 +110,42 @@ def _import_keras_tuner():
 kt = _import_keras_tuner()
 keras = tf_keras
 
+
+def _make_keras_tuner_writes_atomic() -> None:
+    """Route keras-tuner's JSON writes through a temporary file and a rename.
+
+    keras-tuner 1.4.8 writes ``oracle.json``, every ``trial.json`` and
+    ``tuner0.json`` with ``open(path, "w").write(...)`` (``utils.save_json``,
+    the one function all of them call). A process killed during that write
+    leaves a truncated file, and the next run cannot reload the search
+    (``JSONDecodeError``): hours of trials lost. Local paths are written
+    atomically instead (`keras_autoopt._io.atomic_write_text`); other file
+    systems (``gs://``, ...) keep keras-tuner's own write.
+    """
+    import json
+
+    from keras_tuner.src import utils as kt_utils
+
+    from keras_autoopt._io import atomic_write_text
+
+    original = kt_utils.save_json
+    if getattr(original, "_keras_autoopt_atomic", False):
+        return
+
+    def save_json(path, obj):
+        if "://" in str(path):
+            return original(path, obj)
+        text = json.dumps(obj)
+        atomic_write_text(path, text)
+        return text
+
+    save_json._keras_autoopt_atomic = True
+    save_json.__doc__ = original.__doc__
+    kt_utils.save_json = save_json
+
+
+_make_keras_tuner_writes_atomic()
+
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 # TF-MOT's registries of supported layers are not in its public API; the

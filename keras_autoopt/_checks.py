@@ -156,3 +156,23 @@ def check_choices(name: str, value: Any, *, allowed: Sequence[Any] | None = None
                 f"got {choice!r}."
             )
     return tuple(value)
+
+
+def check_positive_float(name: str, value: Any) -> float:
+    """Return ``value`` as a ``float`` if it is a finite number > 0, else raise.
+
+    Args:
+        name: Argument name used in the message.
+        value: The value received.
+
+    Returns:
+        The value as a Python ``float``.
+
+    Raises:
+        ValueError: If ``value`` is not a real number (bools are rejected), is
+            not finite, or is not positive.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"Received: {name}={value!r}; expected a positive number.")
+    return float(value)

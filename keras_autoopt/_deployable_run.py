@@ -15,8 +15,11 @@ from keras_autoopt.search import (
     Constraints,
     DeployableTuner,
     ParetoTrial,
+    SearchStopped,
     TrialLogger,
     default_reference,
+    failure_reason,
+    failures_stop_cleanly,
     is_rejected,
     make_oracle,
     oracle_objectives,
@@ -51,7 +54,7 @@ def _load_teacher(path: str | None) -> keras.Model | None:
         return None
     from keras_autoopt.pipeline import load_model_file
 
-    teacher = load_model_file(path)
+    teacher = load_model_file(path, arg="teacher")
     teacher.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     return teacher
 
@@ -73,15 +76,15 @@ def build_deployable_tuner(config: PipelineConfig, hypermodel: kt.HyperModel,
                          max_trials=config.trials, seed=config.seed)
     tuner = DeployableTuner(hypermodel, oracle, objectives=objectives, constraints=constraints,
                             compression=compression, teacher=_load_teacher(config.teacher),
+                            max_retries_per_trial=config.max_retries_per_trial,
+                            max_consecutive_failed_trials=config.max_consecutive_failed_trials,
                             directory=output_dir, project_name="search")
     tuner.trial_logger = logger
     return tuner
 
 
 def _reason(trial) -> str | None:
-    lines = [line for line in (trial.message or "").strip().splitlines() if line.strip()]
-    return lines[-1].split(": ", 1)[-1] if lines and ":" in lines[-1] else (
-        lines[-1] if lines else None)
+    return failure_reason(trial.message)
 
 
 def trial_records(tuner: DeployableTuner) -> list[dict[str, Any]]:
@@ -118,18 +121,20 @@ def run_deployable_search(tuner: DeployableTuner, config: PipelineConfig, datase
     """Run (or resume) the multi-objective search and summarize its front.
 
     Raises:
-        RuntimeError: When no trial is feasible and completed.
+        SearchStopped: When no trial is feasible and completed, or too many
+            failed in a row.
     """
     done_before = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     start = time.perf_counter()
-    tuner.search(dataset.x_train, dataset.y_train,
-                 validation_data=(dataset.x_val, dataset.y_val), verbose=0)
+    with failures_stop_cleanly(str(output_dir / "search")):
+        tuner.search(dataset.x_train, dataset.y_train,
+                     validation_data=(dataset.x_val, dataset.y_val), verbose=0)
     wall = time.perf_counter() - start
     records = trial_records(tuner)
     front = tuner.get_pareto_front()
     if not front:
         reasons = sorted({r["reason"] for r in records if r["reason"]})
-        raise RuntimeError(
+        raise SearchStopped(
             f"No feasible trial completed out of {len(records)} (constraints "
             f"{tuner.constraints.get_config()}); reasons: {reasons[:3]}.")
     front.sort(key=lambda p: (-p.metrics["val_accuracy"], p.metrics["gzip_bytes"]))

@@ -16,8 +16,15 @@ from pathlib import Path
 
 from keras_autoopt.config import ConfigError, PipelineConfig, load_config
 from keras_autoopt.data import DatasetError
-from keras_autoopt.pipeline import compress_saved_model, run_pipeline
+from keras_autoopt.pipeline import (
+    DEFAULT_HEARTBEAT_S,
+    DEFAULT_TRIAL_TIMEOUT_S,
+    compress_saved_model,
+    run_pipeline,
+    run_worker,
+)
 from keras_autoopt.report import format_stages_table
+from keras_autoopt.search import SearchStopped, SetupError
 
 #: The demo: digits, a searchable ConvNet, a small multi-objective search (validation
 #: accuracy vs gzip bytes of each trial's exported .tflite, pruning / clustering /
@@ -29,6 +36,8 @@ DEMO_CONFIG = PipelineConfig(
 )
 
 EXIT_USAGE = 2
+#: Exit code of a search that stopped on failing trials (nothing was wrong with the input).
+EXIT_FAILED = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +73,32 @@ def _parser() -> argparse.ArgumentParser:
                      help="output folder (default: runs/<config file name>)")
     run.add_argument("--overwrite", action="store_true",
                      help="start over instead of resuming a run in the output folder")
+    run.add_argument("--serve", default=None, metavar="HOST:PORT",
+                     help="serve a distributed search on this address; workers started with "
+                          "`keras-autoopt worker --chief HOST:PORT` run the trials")
+    run.add_argument("--trial-timeout", type=float, default=DEFAULT_TRIAL_TIMEOUT_S,
+                     metavar="SECONDS",
+                     help="with --serve: a worker silent this long has its trial handed to "
+                          "another (default: %(default)s)")
+    worker = commands.add_parser(
+        "worker", help="run trials of a distributed search served by `run --serve`",
+        description="Ask the chief for trials until the search ends, writing them into the "
+                    "chief's output folder (shared). Same configuration as the chief; the "
+                    "exports and the report are the chief's. keras-tuner's variables "
+                    "KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT are "
+                    "set from --id and --chief.",
+    )
+    worker.add_argument("--chief", required=True, metavar="HOST:PORT",
+                        help="the address the chief serves on")
+    worker.add_argument("--id", required=True, dest="worker_id",
+                        help="this worker's unique id, e.g. worker0")
+    worker.add_argument("--config", default=None,
+                        help="the chief's YAML configuration (default: the demo's)")
+    worker.add_argument("--output", required=True, help="the chief's output folder")
+    worker.add_argument("--heartbeat", type=float, default=DEFAULT_HEARTBEAT_S,
+                        metavar="SECONDS",
+                        help="seconds between two reports on the running trial "
+                             "(default: %(default)s)")
     compress = commands.add_parser(
         "compress", help="compress a saved model within an accuracy budget",
         description="Per-layer sensitivity analysis, pruning, clustering and QAT of a saved "
@@ -94,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
+        if args.output is not None and Path(args.output).exists() \
+                and not Path(args.output).is_dir():
+            raise ConfigError(f"Received: --output={args.output!r}, which is a file; expected "
+                              "a folder (existing or not).")
         if args.command == "compress":
             if not 0 <= args.max_accuracy_drop < 1:
                 raise ConfigError(
@@ -105,6 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n" + format_stages_table(result.report["stages"]))
             print(f"\nReport: {result.paths.markdown}")
             return 0
+        if args.command == "worker":
+            config = load_config(args.config) if args.config else DEMO_CONFIG
+            run_worker(args.chief, args.worker_id, output_dir=args.output, config=config,
+                       heartbeat=args.heartbeat)
+            return 0
         if args.command == "demo":
             if args.trials < 1:
                 raise ConfigError(
@@ -115,10 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             config = load_config(args.config)
             output = args.output or str(Path("runs") / Path(args.config).stem)
-        run_pipeline(output_dir=output, config=config, overwrite=args.overwrite)
-    except (ConfigError, DatasetError) as exc:
+        serve = getattr(args, "serve", None)
+        run_pipeline(output_dir=output, config=config, overwrite=args.overwrite, serve=serve,
+                     **({"trial_timeout": args.trial_timeout} if serve else {}))
+    except (ConfigError, DatasetError, SetupError) as exc:
         print(f"keras-autoopt: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except SearchStopped as exc:
+        print(f"keras-autoopt: the search stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

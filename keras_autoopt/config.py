@@ -38,15 +38,18 @@ was expected, and are raised before any work starts.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -62,16 +65,49 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message says where and why."""
 
 
+def _not_bool(expected: str):
+    def check(value: Any) -> Any:
+        # pydantic's lax mode reads true/false as 1/0; in a config that is a mistake.
+        if isinstance(value, bool):
+            raise ValueError(f"expected {expected}, not a boolean")
+        return value
+
+    return BeforeValidator(check)
+
+
+#: An integer field that refuses booleans (YAML ``trials: true`` is not 1).
+Int = Annotated[int, _not_bool("an integer")]
+#: A float field that refuses booleans.
+Float = Annotated[float, _not_bool("a number")]
+
+
 class DatasetConfig(BaseModel):
     """Where the data comes from and how it is split."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str = Field(min_length=1)
-    val_fraction: float = Field(default=0.15, gt=0, lt=1)
-    test_fraction: float = Field(default=0.15, gt=0, lt=1)
-    image_size: tuple[int, int] | None = None
+    val_fraction: Float = Field(default=0.15, gt=0, lt=1)
+    test_fraction: Float = Field(default=0.15, gt=0, lt=1)
+    image_size: tuple[Int, Int] | None = None
     color_mode: Literal["grayscale", "rgb", "rgba"] | None = None
+
+    @field_validator("test_fraction")
+    @classmethod
+    def _room_for_training(cls, value: float, info: ValidationInfo) -> float:
+        val = info.data.get("val_fraction")
+        if val is not None and val + value >= 1:
+            raise ValueError(
+                f"expected val_fraction + test_fraction < 1 (val_fraction={val}), so that "
+                "some data is left for training")
+        return value
+
+    @field_validator("image_size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and min(value) < 1:
+            raise ValueError("expected two positive integers (height, width)")
+        return value
 
 
 class CompressConfig(BaseModel):
@@ -82,14 +118,14 @@ class CompressConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_accuracy_drop: float = Field(default=0.01, ge=0, lt=1)
-    sparsities: tuple[float, ...] | None = None
-    sensitivity_epochs: int | None = Field(default=None, ge=1)
-    prune_epochs: int | None = Field(default=None, ge=1)
-    cluster_counts: tuple[int, ...] | None = None
-    cluster_epochs: int | None = Field(default=None, ge=0)
-    qat_epochs: int | None = Field(default=None, ge=0)
-    learning_rate: float | None = Field(default=None, gt=0)
+    max_accuracy_drop: Float = Field(default=0.01, ge=0, lt=1)
+    sparsities: tuple[Float, ...] | None = None
+    sensitivity_epochs: Int | None = Field(default=None, ge=1)
+    prune_epochs: Int | None = Field(default=None, ge=1)
+    cluster_counts: tuple[Int, ...] | None = None
+    cluster_epochs: Int | None = Field(default=None, ge=0)
+    qat_epochs: Int | None = Field(default=None, ge=0)
+    learning_rate: Float | None = Field(default=None, gt=0)
 
     @field_validator("sparsities")
     @classmethod
@@ -111,10 +147,10 @@ class ConstraintsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_params: int | None = Field(default=None, ge=1)
-    max_size_bytes: int | None = Field(default=None, ge=1)
-    max_latency_ms: float | None = Field(default=None, gt=0)
-    min_accuracy: float | None = Field(default=None, gt=0, le=1)
+    max_params: Int | None = Field(default=None, ge=1)
+    max_size_bytes: Int | None = Field(default=None, ge=1)
+    max_latency_ms: Float | None = Field(default=None, gt=0)
+    min_accuracy: Float | None = Field(default=None, gt=0, le=1)
 
 
 class CompressionSpaceConfig(BaseModel):
@@ -126,9 +162,9 @@ class CompressionSpaceConfig(BaseModel):
     pruning_schedules: tuple[Literal["polynomial", "constant"], ...] = ("polynomial",)
     clusters: tuple[int, ...] = (0, 16, 32)
     quantization: tuple[str, ...] = EXPORT_MODES
-    prune_epochs: int = Field(default=3, ge=1)
-    cluster_epochs: int = Field(default=2, ge=1)
-    learning_rate: float = Field(default=1e-3, gt=0, lt=1)
+    prune_epochs: Int = Field(default=3, ge=1)
+    cluster_epochs: Int = Field(default=2, ge=1)
+    learning_rate: Float = Field(default=1e-3, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _valid_space(self) -> CompressionSpaceConfig:
@@ -156,6 +192,10 @@ class PipelineConfig(BaseModel):
         refit: Train the best hyperparameters once more on train + validation
             data before export (the test split stays untouched).
         compress: Run `auto_compress` on the best model (None: no compression).
+        max_retries_per_trial: Times a trial that raised is run again before it
+            counts as failed (a diverging loss is never retried).
+        max_consecutive_failed_trials: Failed trials in a row that stop the
+            search (rejected trials of a multi-objective search do not count).
 
     """
 
@@ -164,13 +204,15 @@ class PipelineConfig(BaseModel):
     dataset: DatasetConfig = DatasetConfig(source="digits")
     hypermodel: str = "convnet"
     tuner: str = "random"
-    trials: int = Field(default=10, ge=1)
-    epochs: tuple[int, int] = (10, 30)
+    trials: Int = Field(default=10, ge=1)
+    epochs: tuple[Int, Int] = (10, 30)
     export_modes: tuple[str, ...] = EXPORT_MODES
-    seed: int = Field(default=0, ge=0)
-    executions_per_trial: int = Field(default=1, ge=1)
+    seed: Int = Field(default=0, ge=0, lt=2**32)
+    executions_per_trial: Int = Field(default=1, ge=1)
     refit: bool = True
     compress: CompressConfig | None = None
+    max_retries_per_trial: Int = Field(default=0, ge=0)
+    max_consecutive_failed_trials: Int = Field(default=3, ge=1)
     objectives: Any = None
     oracle: str | None = None
     constraints: ConstraintsConfig | None = None
@@ -199,15 +241,16 @@ class PipelineConfig(BaseModel):
             raise ValueError(f"expected one of {tuple(ORACLES)}")
         return value
 
-    @model_validator(mode="after")
-    def _multi_objective_keys(self) -> PipelineConfig:
-        if self.objectives is None:
-            for key in ("oracle", "constraints", "compression_space", "teacher"):
-                if getattr(self, key) is not None:
-                    raise ValueError(
-                        f"'{key}' belongs to a multi-objective search; expected "
-                        "'objectives' to be set too")
-        return self
+    @field_validator("oracle", "constraints", "compression_space", "teacher")
+    @classmethod
+    def _multi_objective_keys(cls, value: Any, info: ValidationInfo) -> Any:
+        # Fields are validated in order: 'objectives' (declared first) is in info.data
+        # unless it was invalid itself, which is reported on its own.
+        if value is not None and "objectives" in info.data and info.data["objectives"] is None:
+            raise ValueError(
+                f"'{info.field_name}' belongs to a multi-objective search; expected "
+                "'objectives' to be set too")
+        return value
 
     @property
     def multi_objective(self) -> bool:
@@ -333,8 +376,86 @@ def format_validation_error(error: ValidationError, *, source: str = "config",
             lines.append(f"{where}: unknown key '{key}' (Received: {key}={item['input']!r}).")
             continue
         message = item["msg"].removeprefix("Value error, ")
+        if not key:  # a rule on the whole file: its message names the keys
+            lines.append(f"{where}: {message}.")
+            continue
         lines.append(f"{where}: Received: {key}={item['input']!r}; {message}.")
     return "\n".join(lines)
+
+
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+
+
+def _walk(node: yaml.Node, loc: tuple = ()):
+    """Yield ``(key path, node)`` for every node of a composed YAML tree, depth first."""
+    yield loc, node
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _walk(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _walk(item, (*loc, index))
+
+
+def _node_value(node: yaml.Node) -> Any:
+    """The plain value of a composed node (for messages); its source text if it has none."""
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except yaml.YAMLError:
+        return node.start_mark.buffer[node.start_mark.index:node.end_mark.index]
+
+
+def _duplicate_key_message(root: yaml.Node | None, source: str) -> str | None:
+    """A message for the first key set twice in one mapping, or None.
+
+    ``yaml.safe_load`` keeps the last of two equal keys without a word; a
+    configuration that says ``trials`` twice is a mistake either way.
+    """
+    if root is None:
+        return None
+    for loc, node in _walk(root):
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        seen: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode) or key.value == "<<":
+                continue
+            if key.value in seen:
+                first_key, first_value = seen[key.value]
+                name = ".".join(str(p) for p in (*loc, key.value))
+                return (
+                    f"{source}, line {key.start_mark.line + 1}: duplicate key '{name}' "
+                    f"(Received: {name}={_node_value(first_value)!r} on line "
+                    f"{first_key.start_mark.line + 1} and {name}={_node_value(value)!r} on "
+                    f"line {key.start_mark.line + 1}); expected each key once."
+                )
+            seen[key.value] = (key, value)
+    return None
+
+
+def _yaml_error_message(exc: yaml.YAMLError, source: str, root: yaml.Node | None) -> str:
+    """Name the line, and for a refused tag the key and the tagged value."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{source}, line {mark.line + 1}, column {mark.column + 1}" if mark else source
+    problem = getattr(exc, "problem", None) or str(exc)
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        return (f"{source}: Received: the character U+{char:04X} at position "
+                f"{exc.position}; expected printable text (a YAML file).")
+    tag = re.search(r"constructor for the tag '([^']*)'", problem)
+    if isinstance(exc, yaml.constructor.ConstructorError) and tag and mark is not None:
+        short = tag.group(1).replace(_YAML_TAG_PREFIX, "!!", 1)
+        loc, text = (), short
+        for node_loc, node in _walk(root) if root is not None else ():
+            if node.start_mark.index == mark.index and node.tag == tag.group(1):
+                loc = node_loc
+                text = node.start_mark.buffer[node.start_mark.index:node.end_mark.index]
+                break
+        key = ".".join(str(p) for p in loc)
+        received = f"{key}={text}" if key else text
+        return (f"{where}: Received: {received[:120]}; expected plain YAML values. The file "
+                f"is safe-loaded: the tag {short} is refused and nothing was run.")
+    return f"{where}: malformed YAML: {problem}."
 
 
 def load_config(path: str | os.PathLike) -> PipelineConfig:
@@ -348,22 +469,39 @@ def load_config(path: str | os.PathLike) -> PipelineConfig:
         file's folder.
 
     Raises:
-        ConfigError: If the file is missing, is not valid YAML (the line is
-            named), is not a mapping, has unknown keys or wrong values.
+        ConfigError: If the file is missing or unreadable, is not UTF-8 text,
+            is not valid YAML (the line is named), uses a tag that safe
+            loading refuses (``!!python/...``: refused, never run), sets a key
+            twice, is not a mapping, has unknown keys or wrong values.
 
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Received: config={str(path)!r}; expected an existing YAML file.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"Received: config={str(path)!r}, which cannot be read "
+                          f"({exc.strerror}); expected a readable YAML file.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}, line {line}: Received: the byte {raw[exc.start]:#04x}, which is not "
+            "UTF-8 text; expected a UTF-8 encoded YAML file.") from None
+    root = None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+        duplicate = _duplicate_key_message(root, str(path))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: malformed YAML: {problem}.") from None
+        raise ConfigError(_yaml_error_message(exc, str(path), root)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: Received: YAML nested too deeply to read; expected a "
+                          "mapping of keys with short values.") from None
+    if duplicate:
+        raise ConfigError(duplicate)
     if data is None:
         data = {}
     if not isinstance(data, dict):

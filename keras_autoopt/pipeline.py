@@ -16,11 +16,11 @@ Output folder layout::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,20 +29,31 @@ from typing import Any, TextIO
 import numpy as np
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt._io import atomic_write_text
+from keras_autoopt._checks import check_positive_float
+from keras_autoopt._io import atomic_save_model, atomic_write_text, remove_stale_temp_files
 from keras_autoopt.compress import auto_compress
 from keras_autoopt.config import ConfigError, PipelineConfig, make_config
 from keras_autoopt.data import Dataset, load_dataset
-from keras_autoopt.export import export_tflite
+from keras_autoopt.export import ExportVerificationError, export_tflite
 from keras_autoopt.measure import measure_tflite
 from keras_autoopt.report import ReportPaths, environment_info, format_models_table, write_report
 from keras_autoopt.search import (
     ConvNetHyperModel,
     DenseHyperModel,
     OptimizerSpace,
+    SearchStopped,
+    TrialLeases,
     TrialLogger,
+    WorkerHeartbeat,
+    distributed_env,
+    distributed_role,
+    failure_reason,
+    failures_stop_cleanly,
     make_tuner,
 )
+
+#: Seconds a distributed worker may stay silent before its trial is handed out again.
+DEFAULT_TRIAL_TIMEOUT_S = 600.0
 
 #: The learning-rate grid step used with GridSearch (two values a decade).
 GRID_LEARNING_RATE_STEP = 10**0.5
@@ -85,19 +96,56 @@ def build_hypermodel(config: PipelineConfig, dataset: Dataset) -> kt.HyperModel:
     if config.hypermodel == "dense":
         return DenseHyperModel(dataset.input_shape, dataset.num_classes, optimizer_space=space)
     shape = dataset.input_shape
+    if len(shape) != 3:
+        raise ConfigError(
+            f"Received: hypermodel='convnet' with samples of shape {tuple(shape)}; expected "
+            "images (height, width, channels); use hypermodel='dense' for tabular data.")
     # Two 2x2 poolings per halving: never sample more blocks than the input allows.
     max_blocks = max(1, min(3, min(shape[0], shape[1]).bit_length() - 1))
     return ConvNetHyperModel(shape, dataset.num_classes, blocks=(1, max_blocks),
                              optimizer_space=space)
 
 
-def _prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool) -> bool:
+def _check_dataset_argument(dataset: Any) -> Dataset | str:
+    """A `Dataset` or a `load_dataset` source (paths as strings), else a ConfigError."""
+    if isinstance(dataset, os.PathLike):
+        dataset = os.fspath(dataset)
+    if not isinstance(dataset, (Dataset, str)):
+        raise ConfigError(f"Received: dataset={dataset!r}; expected a Dataset, a data set "
+                          "name or a path.")
+    return dataset
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str] | None):
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values or {}}
+    os.environ.update(values or {})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool, *,
+                    sweep: bool = True) -> bool:
     """Create the output folder; return whether an earlier run is resumed.
+
+    A resumed folder is first rid of the temporary files a killed run left
+    (``sweep``; never in a distributed search, whose other processes may be
+    writing theirs).
 
     Raises:
         ConfigError: If the folder holds a run of another configuration.
 
     """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"Received: output={str(output_dir)!r}, an existing file; expected "
+                          "a folder (new, or holding a run to resume).")
     config_path = output_dir / "config.json"
     wanted = config.model_dump(mode="json")
     if overwrite and output_dir.exists():
@@ -108,6 +156,8 @@ def _prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool) -
             elif target.exists():
                 target.unlink()
     if config_path.exists():
+        if sweep:
+            remove_stale_temp_files(output_dir)
         previous = json.loads(config_path.read_text(encoding="utf-8"))
         if previous != wanted:
             changed = sorted(k for k in set(previous) | set(wanted)
@@ -133,16 +183,39 @@ def _trial_records(tuner: kt.Tuner, hypermodel: kt.HyperModel) -> list[dict[str,
         if status == "COMPLETED":
             keras.backend.clear_session()
             params = int(hypermodel.build(trial.hyperparameters.copy()).count_params())
-        message = (trial.message or "").strip().splitlines()
         records.append({
             "trial_id": str(trial_id),
             "status": status,
             "score": None if trial.score is None else float(trial.score),
             "params": params,
             "hyperparameters": dict(trial.hyperparameters.values),
-            "message": message[-1] if message else None,
+            "message": failure_reason(trial.message),
         })
     return records
+
+
+def build_tuner(config: PipelineConfig, hypermodel: kt.HyperModel, dataset: Dataset,
+                output_dir: Path, logger: TrialLogger | None) -> kt.Tuner:
+    """The configured tuner, resuming from ``output_dir/search``.
+
+    A multi-objective configuration gives a `DeployableTuner` (its teacher
+    loaded and checked first); otherwise the named keras-tuner tuner.
+
+    Raises:
+        ConfigError: For a teacher that cannot be used with ``dataset``.
+    """
+    if config.multi_objective:
+        from keras_autoopt._deployable_run import build_deployable_tuner, check_teacher
+
+        check_teacher(config, dataset)
+        return build_deployable_tuner(config, hypermodel, output_dir, logger)
+    return make_tuner(
+        config.tuner, hypermodel, directory=output_dir, project_name="search",
+        max_trials=config.trials, max_epochs=config.epochs[1], seed=config.seed,
+        executions_per_trial=config.executions_per_trial, logger=logger,
+        max_retries_per_trial=config.max_retries_per_trial,
+        max_consecutive_failed_trials=config.max_consecutive_failed_trials,
+    )
 
 
 def refit_best(hypermodel: kt.HyperModel, hyperparameters: kt.HyperParameters,
@@ -186,9 +259,18 @@ def run_pipeline(
     hypermodel: kt.HyperModel | str | None = None,
     overwrite: bool = False,
     stream: TextIO | None = None,
+    serve: str | None = None,
+    trial_timeout: float = DEFAULT_TRIAL_TIMEOUT_S,
     **kwargs: Any,
 ) -> PipelineResult:
     """Search, export and measure: the whole job in one call.
+
+    With ``serve="HOST:PORT"`` (or keras-tuner's ``KERASTUNER_*`` variables
+    naming this process the chief), the search is distributed: this process
+    serves the oracle and workers (`run_worker`, ``keras-autoopt worker``)
+    run the trials into the same output folder; a worker silent for
+    ``trial_timeout`` seconds has its trial handed to another. The exports
+    and the report are made here once every trial has ended.
 
     Args:
         dataset: A `Dataset`, or a source for `load_dataset` (``"digits"``, a
@@ -204,6 +286,9 @@ def run_pipeline(
             classifier with softmax outputs); None means the configured one.
         overwrite: Start over instead of resuming.
         stream: Where progress lines go; None means standard output.
+        serve: ``HOST:PORT`` to serve a distributed search on, or None.
+        trial_timeout: Seconds without a report from a worker after which its
+            trial is handed out again (distributed search only).
         **kwargs: Fields of `PipelineConfig` when ``config`` is None.
 
     Returns:
@@ -213,7 +298,9 @@ def run_pipeline(
         ConfigError: For bad arguments, or an output folder holding a run of
             another configuration, before any training.
         keras_autoopt.data.DatasetError: For unusable data, before training.
-        RuntimeError: If no trial completed.
+        SearchStopped: If no trial completed, or too many failed in a row (the
+            trials so far are kept: the same call resumes).
+        keras_autoopt.search.SetupError: If the HyperModel cannot take the data.
 
     """
     if isinstance(hypermodel, str):
@@ -230,33 +317,48 @@ def run_pipeline(
         raise ConfigError(
             f"Received: hypermodel={hypermodel!r}; expected a keras_tuner.HyperModel or None."
         )
+    dataset = _check_dataset_argument(dataset)
     out = sys.stdout if stream is None else stream
+    try:
+        chief_env = None if serve is None else distributed_env(serve, "chief")
+        check_positive_float("trial_timeout", trial_timeout)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    with _environment(chief_env):
+        return _run(dataset, output_dir, config, hypermodel, overwrite, out, trial_timeout)
+
+
+def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: PipelineConfig,
+         hypermodel: kt.HyperModel | None, overwrite: bool, out: TextIO,
+         trial_timeout: float) -> PipelineResult:
+    """`run_pipeline` after its arguments are checked (in a chief's environment)."""
+    try:
+        role = distributed_role()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if role == "worker":
+        raise ConfigError(
+            f"Received: KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']!r}, a worker "
+            "id; expected run_worker() (keras-autoopt worker) to run a worker, or an id "
+            "containing 'chief' for the process that serves the search.")
     if not isinstance(dataset, Dataset):
         options = config.dataset.model_dump(exclude={"source"}, exclude_none=True)
         dataset = load_dataset(config.dataset.source, seed=config.seed, **options)
     output_dir = Path(output_dir)
-    resumed = _prepare_output(output_dir, config, overwrite)
+    resumed = _prepare_output(output_dir, config, overwrite, sweep=role is None)
 
     keras.utils.set_random_seed(config.seed)
     hypermodel_name = config.hypermodel if hypermodel is None else type(hypermodel).__name__
     if hypermodel is None:
         hypermodel = build_hypermodel(config, dataset)
-    logger = TrialLogger(config.trials, out)
-    if config.multi_objective:
-        from keras_autoopt._deployable_run import (
-            build_deployable_tuner,
-            check_teacher,
-            run_deployable_search,
-        )
-
-        check_teacher(config, dataset)
-        tuner = build_deployable_tuner(config, hypermodel, output_dir, logger)
-    else:
-        tuner = make_tuner(
-            config.tuner, hypermodel, directory=output_dir, project_name="search",
-            max_trials=config.trials, max_epochs=config.epochs[1], seed=config.seed,
-            executions_per_trial=config.executions_per_trial, logger=logger,
-        )
+    tuner = build_tuner(config, hypermodel, dataset, output_dir,
+                        TrialLogger(config.trials, out))
+    leases = None
+    if role == "chief":
+        leases = TrialLeases(tuner.oracle, trial_timeout, stream=out).install()
+        print(f"keras-autoopt chief: serving the search on {os.environ['KERASTUNER_ORACLE_IP']}:"
+              f"{os.environ['KERASTUNER_ORACLE_PORT']} (trial timeout {trial_timeout:g}s); "
+              "start workers with: keras-autoopt worker", file=out, flush=True)
     done_before = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
     print(
         f"keras-autoopt: {dataset.name} ({dataset.summary()['n_train']} train / "
@@ -270,6 +372,8 @@ def run_pipeline(
     )
     pareto = None
     if config.multi_objective:
+        from keras_autoopt._deployable_run import run_deployable_search
+
         outcome = run_deployable_search(tuner, config, dataset, output_dir)
         trials, search_time = outcome.records, outcome.wall_time_s
         pareto = outcome.pareto
@@ -281,15 +385,16 @@ def run_pipeline(
         trial_model = best_model
     else:
         start = time.perf_counter()
-        tuner.search(
-            dataset.x_train, dataset.y_train,
-            validation_data=(dataset.x_val, dataset.y_val), verbose=0,
-        )
+        with failures_stop_cleanly(str(output_dir / "search")):
+            tuner.search(
+                dataset.x_train, dataset.y_train,
+                validation_data=(dataset.x_val, dataset.y_val), verbose=0,
+            )
         search_time = time.perf_counter() - start
         trials = _trial_records(tuner, hypermodel)
         completed = [t for t in trials if t["status"] == "COMPLETED"]
         if not completed:
-            raise RuntimeError(
+            raise SearchStopped(
                 f"No trial completed out of {len(trials)}; see the messages in "
                 f"{output_dir / 'search'} (first: {trials[0]['message'] if trials else None})."
             )
@@ -309,22 +414,9 @@ def run_pipeline(
             best_model = tuner.get_best_models(1)[0]
     models_dir = output_dir / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
-    _save_keras_model(best_model, models_dir / "best.keras")
+    atomic_save_model(best_model, models_dir / "best.keras")
 
-    models = []
-    for mode in config.export_modes:
-        exported = export_tflite(
-            best_model, models_dir / f"best_{mode}.tflite", mode=mode,
-            representative_data=dataset.x_train,
-        )
-        metrics = measure_tflite(exported.path, dataset.x_test, dataset.y_test)
-        models.append({
-            "name": f"best_{mode}",
-            "mode": mode,
-            "path": Path(exported.path).relative_to(output_dir).as_posix(),
-            "params": int(best_model.count_params()),
-            **metrics.to_dict(),
-        })
+    models, export_failures = _export_best(best_model, config, dataset, output_dir, out)
     compression = None
     if pareto is not None:
         for trial in outcome.front:
@@ -336,6 +428,7 @@ def run_pipeline(
                     output_dir.resolve()).as_posix(),
                 "params": int(trial.metrics["params"]),
                 **metrics.to_dict(),
+                **_trial_fidelity(trial.metrics, len(dataset.x_val)),
             })
     if config.compress is not None:
         if trial_model is None:
@@ -367,6 +460,14 @@ def run_pipeline(
             "refit": config.refit and pareto is None,
             "wall_time_s": round(search_time, 3),
             "seed": config.seed,
+            **({"distributed": {
+                "address": f"{os.environ['KERASTUNER_ORACLE_IP']}:"
+                           f"{os.environ['KERASTUNER_ORACLE_PORT']}",
+                "trial_timeout_s": float(trial_timeout),
+                "workers": sorted({t.get("tuner_id") for t in leases.handed_out}),
+                "reassigned": list(leases.revoked),
+                "late_results_ignored": list(leases.late_results),
+            }} if leases is not None else {}),
         },
         "trials": trials,
         "models": models,
@@ -375,6 +476,8 @@ def run_pipeline(
     }
     if pareto is not None:
         report["pareto"] = pareto
+    if export_failures:
+        report["export_failures"] = export_failures
     if compression is not None:
         chosen_row = next(row for row in compression.report["stages"]
                           if row["stage"] == compression.chosen.name)
@@ -390,11 +493,92 @@ def run_pipeline(
                           output_dir=output_dir)
 
 
-def load_model_file(path: str | os.PathLike) -> keras.Model:
+#: Seconds between two reports of a worker on its running trial.
+DEFAULT_HEARTBEAT_S = 15.0
+
+
+def run_worker(
+    chief: str,
+    worker_id: str,
+    dataset: Dataset | str = "digits",
+    output_dir: str | os.PathLike = "runs/autoopt",
+    *,
+    config: PipelineConfig | None = None,
+    hypermodel: kt.HyperModel | str | None = None,
+    heartbeat: float = DEFAULT_HEARTBEAT_S,
+    stream: TextIO | None = None,
+    **kwargs: Any,
+) -> list[str]:
+    """Run trials of the distributed search served by `run_pipeline` at ``chief``.
+
+    The worker loads the same data and HyperModel as the chief (same
+    configuration, same seed), asks the chief for trials until the search
+    ends, and writes each trial's files into the shared ``output_dir``. While
+    a trial runs it reports every ``heartbeat`` seconds, so that the chief
+    hands the trial to another worker only if this one dies. Exports and the
+    report are the chief's.
+
+    Args:
+        chief: ``HOST:PORT`` the chief serves on.
+        worker_id: This worker's unique id (must not contain "chief").
+        dataset: As in `run_pipeline`.
+        output_dir: The chief's output folder (shared).
+        config: As in `run_pipeline`.
+        hypermodel: As in `run_pipeline`.
+        heartbeat: Seconds between two reports; keep it well below the
+            chief's ``trial_timeout``.
+        stream: Progress lines; None means standard output.
+        **kwargs: Fields of `PipelineConfig` when ``config`` is None.
+
+    Returns:
+        The ids of the trials this worker ran.
+
+    Raises:
+        ConfigError: For bad arguments, or an output folder holding another
+            configuration, before any training.
+    """
+    try:
+        env = distributed_env(chief, worker_id)
+        check_positive_float("heartbeat", heartbeat)
+    except ValueError as exc:
+        raise ConfigError(str(exc).replace("tuner_id=", "worker_id=")) from None
+    if "chief" in worker_id:
+        raise ConfigError(f"Received: worker_id={worker_id!r}; expected an id without "
+                          "'chief' (keras-tuner makes any such process a chief).")
+    if isinstance(hypermodel, str):
+        kwargs["hypermodel"], hypermodel = hypermodel, None
+    if config is None:
+        if isinstance(dataset, str):
+            kwargs.setdefault("dataset", dataset)
+        config = make_config(**kwargs)
+    out = sys.stdout if stream is None else stream
+    if not isinstance(dataset, Dataset):
+        options = config.dataset.model_dump(exclude={"source"}, exclude_none=True)
+        dataset = load_dataset(config.dataset.source, seed=config.seed, **options)
+    output_dir = Path(output_dir)
+    _prepare_output(output_dir, config, overwrite=False, sweep=False)
+    keras.utils.set_random_seed(config.seed)
+    if hypermodel is None:
+        hypermodel = build_hypermodel(config, dataset)
+    with _environment(env):
+        tuner = build_tuner(config, hypermodel, dataset, output_dir,
+                            TrialLogger(config.trials, out))
+        print(f"keras-autoopt worker {worker_id}: asking {chief} for trials", file=out,
+              flush=True)
+        with WorkerHeartbeat(tuner.oracle, heartbeat) as beat:
+            tuner.search(dataset.x_train, dataset.y_train,
+                         validation_data=(dataset.x_val, dataset.y_val), verbose=0)
+    print(f"keras-autoopt worker {worker_id}: the search is over; ran trials "
+          f"{beat.trials_run}", file=out, flush=True)
+    return list(beat.trials_run)
+
+
+def load_model_file(path: str | os.PathLike, *, arg: str = "model") -> keras.Model:
     """Load a saved tf_keras model (``.keras``, ``.h5`` or SavedModel folder).
 
     Args:
         path: The file or folder.
+        arg: The argument's name in error messages (``model``, ``teacher``).
 
     Returns:
         The model (not compiled).
@@ -404,13 +588,13 @@ def load_model_file(path: str | os.PathLike) -> keras.Model:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"Received: model={str(path)!r}; expected an existing model file "
+        raise ConfigError(f"Received: {arg}={str(path)!r}; expected an existing model file "
                           "(.keras, .h5 or a SavedModel folder).")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # the loaders raise many types; name the file and the cause
         raise ConfigError(
-            f"Received: model={str(path)!r}; expected a tf_keras model file, but loading "
+            f"Received: {arg}={str(path)!r}; expected a tf_keras model file, but loading "
             f"failed: {type(exc).__name__}: {exc}") from None
 
 
@@ -449,6 +633,59 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
                          stream=sys.stdout if stream is None else stream, **kwargs)
 
 
+#: Fidelity figures of a verified export copied into its report row.
+_FIDELITY_KEYS = ("verify_samples", "top1_agreement", "keras_accuracy", "tflite_accuracy",
+                  "max_abs_diff")
+
+
+def _trial_fidelity(metrics: dict[str, float], samples: int) -> dict[str, Any]:
+    """The export check a search trial passed (on the validation split), as report fields."""
+    if "export_top1_agreement" not in metrics:
+        return {}
+    return {"verify_samples": samples, "top1_agreement": metrics["export_top1_agreement"],
+            "keras_accuracy": metrics.get("keras_val_accuracy"),
+            "tflite_accuracy": metrics["val_accuracy"]}
+
+
+def _export_best(model: keras.Model, config: PipelineConfig, dataset: Dataset,
+                 output_dir: Path, out: TextIO) -> tuple[list[dict], list[dict]]:
+    """Export ``model`` in every configured mode, verified on the validation split.
+
+    Each export is checked against the Keras model on the whole validation
+    split (top-1 agreement, and accuracy within ``DEFAULT_MAX_ACCURACY_DROP``)
+    before its file is written; the figures go into its report row. An export
+    that fails the check writes no file: it is reported loudly, on ``out`` and
+    in the report's ``export_failures``, and the other modes go on.
+
+    Returns:
+        The report rows of the written exports, and the failed exports' records.
+    """
+    models_dir = output_dir / "models"
+    rows, failures = [], []
+    for mode in config.export_modes:
+        try:
+            exported = export_tflite(
+                model, models_dir / f"best_{mode}.tflite", mode=mode,
+                representative_data=dataset.x_train, verify_data=dataset.x_val,
+                verify_labels=dataset.y_val,
+            )
+        except ExportVerificationError as exc:
+            print(f"EXPORT FAILED ({mode}): {exc}", file=out, flush=True)
+            failures.append({"name": f"best_{mode}", "reason": str(exc), **exc.to_dict()})
+            continue
+        metrics = measure_tflite(exported.path, dataset.x_test, dataset.y_test)
+        fidelity = exported.to_dict()
+        rows.append({
+            "name": f"best_{mode}",
+            "mode": mode,
+            "path": Path(exported.path).relative_to(output_dir).as_posix(),
+            "params": int(model.count_params()),
+            **metrics.to_dict(),
+            **{key: fidelity[key] for key in _FIDELITY_KEYS if key in fidelity},
+        })
+    return rows, failures
+
+
 def _compress_best(model: keras.Model, config: PipelineConfig, dataset: Dataset,
                    output_dir: Path, out: TextIO):
     """Run `auto_compress` on the best trial's own model (trained on train only).
@@ -461,15 +698,3 @@ def _compress_best(model: keras.Model, config: PipelineConfig, dataset: Dataset,
           "validation accuracy)", file=out, flush=True)
     return auto_compress(model, dataset, output_dir / "compression", seed=config.seed,
                          stream=out, **settings.model_dump(exclude_none=True))
-
-
-def _save_keras_model(model: keras.Model, path: Path) -> None:
-    """Save ``model`` (``.keras`` format) through a temporary file and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

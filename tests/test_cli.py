@@ -131,3 +131,44 @@ def test_compress_a_saved_model_end_to_end(tmp_path, capsys):
     assert "within budget" in out and "Report:" in out
     report = json.loads((tmp_path / "c" / "compression.json").read_text())
     assert report["budget"]["max_accuracy_drop"] == 0.02
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["worker", "--chief", "8470", "--id", "w0"],
+     r"Received: address='8470'; expected HOST:PORT"),
+    (["worker", "--chief", "127.0.0.1:8470", "--id", "chief-2"],
+     r"Received: worker_id='chief-2'; expected an id without 'chief'"),
+    (["worker", "--chief", "127.0.0.1:8470", "--id", "w0", "--heartbeat", "0"],
+     r"Received: heartbeat=0.0; expected a positive number"),
+    (["run", "--serve", "localhost", "--config", "{config}"],
+     r"Received: address='localhost'; expected HOST:PORT"),
+    (["run", "--serve", "127.0.0.1:8470", "--trial-timeout", "-1", "--config", "{config}"],
+     r"Received: trial_timeout=-1.0; expected a positive number"),
+])
+def test_distributed_options_are_checked_before_any_work(tmp_path, capsys, argv, message):
+    config = tmp_path / "run.yaml"
+    config.write_text("trials: 1\n", encoding="utf-8")
+    argv = [a.replace("{config}", str(config)) for a in argv]
+    argv += ["--output", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-autoopt: error: ")
+    assert re.search(message, err), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_search_stopped_by_failures_exits_1_with_the_reason(tmp_path, capsys, monkeypatch):
+    from keras_autoopt.search import SearchStopped
+
+    def stopped(**kwargs):
+        raise SearchStopped("Number of consecutive failures exceeded the limit of 3; the "
+                            "last one: ValueError: bad")
+
+    monkeypatch.setattr("keras_autoopt.cli.run_pipeline", stopped)
+    config = tmp_path / "run.yaml"
+    config.write_text("trials: 1\n", encoding="utf-8")
+    assert main(["run", "--config", str(config), "--output", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err == ("keras-autoopt: the search stopped: Number of consecutive failures exceeded "
+                   "the limit of 3; the last one: ValueError: bad\n")

@@ -198,7 +198,7 @@ def test_multi_objective_run_reports_the_front(digits, tmp_path):
 
 
 def test_multi_objective_constraints_and_teacher_are_checked_first(digits, tmp_path):
-    with pytest.raises(ConfigError, match=r"Received: model='.*missing.keras'; expected an "
+    with pytest.raises(ConfigError, match=r"Received: teacher='.*missing.keras'; expected an "
                                           r"existing model file"):
         run_pipeline(digits, tmp_path / "a", hypermodel=_small_hypermodel(digits),
                      teacher=str(tmp_path / "missing.keras"), **MULTI)

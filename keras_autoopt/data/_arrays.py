@@ -99,11 +99,13 @@ def _check_x(x: object, where: str) -> np.ndarray:
         raise DatasetError(f"Received: {where} with 0 samples; expected at least one sample.")
     with np.errstate(over="ignore", invalid="ignore"):  # reported just below
         x32 = arr.astype(np.float32)
-    bad = int(np.size(x32) - np.count_nonzero(np.isfinite(x32)))
+    finite = np.isfinite(x32)
+    bad = int(np.size(x32) - np.count_nonzero(finite))
     if bad:
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
         raise DatasetError(
-            f"Received: {where} with {bad} NaN or infinite values (as float32); expected "
-            "finite values."
+            f"Received: {where} with {bad} NaN or infinite values (as float32), the first "
+            f"{where}[{', '.join(map(str, first))}]={x32[first]}; expected finite values."
         )
     return x32
 
@@ -137,9 +139,13 @@ def _check_y(y: object, where: str) -> tuple[np.ndarray, int | None]:
             "one-hot rows (N, num_classes)."
         )
     if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+        with np.errstate(invalid="ignore"):
+            fractional = ~np.isfinite(arr) | (arr != np.round(arr))
+        if np.any(fractional):
+            first = int(np.flatnonzero(fractional)[0])
             raise DatasetError(
-                f"Received: {where} with non-integer float values; expected integer class indices."
+                f"Received: {where} with non-integer float values, the first "
+                f"{where}[{first}]={arr[first]}; expected integer class indices."
             )
     labels = arr.astype(np.int64)
     if len(labels) and labels.min() < 0:

@@ -40,15 +40,26 @@ def _check_path(path: object, arg: str = "path") -> Path:
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    # np.load reads a file that is not a zip archive as a .npy or as a pickle, and
+    # then blames pickle: say what the file is not instead.
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(
+            f"Received: path={str(path)!r}, which is not a .npz archive (not a zip file); "
+            "expected a file written by numpy.savez or numpy.savez_compressed."
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise DatasetError(f"Cannot read {str(path)!r} as a .npz archive: {err}") from err
+        raise DatasetError(
+            f"Received: path={str(path)!r}, which cannot be read as a .npz archive ({err}); "
+            "expected a file written by numpy.savez or numpy.savez_compressed."
+        ) from err
     except ValueError as err:  # object arrays need pickle, which is not allowed
         raise DatasetError(
-            f"Cannot read {str(path)!r}: {err}. Object arrays are refused (they would "
-            "need pickle); store numeric arrays and class names as a string array."
+            f"Received: path={str(path)!r} holding arrays that cannot be read ({err}). "
+            "Object arrays are refused (they would need pickle); expected numeric arrays "
+            "and class names as a string array."
         ) from err
 
 

@@ -1,6 +1,7 @@
 """Export ``tf_keras`` models to ``.tflite`` (float32, dynamic range, float16, int8), verified."""
 
 from keras_autoopt.export._tflite import (
+    DEFAULT_MAX_ACCURACY_DROP,
     DEFAULT_MIN_TOP1_AGREEMENT,
     DEFAULT_TOLERANCES,
     EXPORT_MODES,
@@ -10,6 +11,7 @@ from keras_autoopt.export._tflite import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_ACCURACY_DROP",
     "DEFAULT_MIN_TOP1_AGREEMENT",
     "DEFAULT_TOLERANCES",
     "EXPORT_MODES",

@@ -1,4 +1,13 @@
-"""Export a ``tf_keras`` model to ``.tflite``, check it against the model, then write it."""
+"""Export a ``tf_keras`` model to ``.tflite``, check it against the model, then write it.
+
+Every export with verification data is checked before anything is written:
+the converted model runs under LiteRT and the Keras model on the same inputs,
+and the export fails (`ExportVerificationError`, no file written) when their
+outputs differ by more than a tolerance, their top-1 classes agree on too few
+samples, or (with ``verify_labels``) the TFLite model's accuracy is more than
+``max_accuracy_drop`` below the Keras model's. The figures measured are kept
+in the `ExportResult` (or the error) for the report.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +25,7 @@ from keras_autoopt._io import atomic_write_bytes
 from keras_autoopt.measure._litert import TFLiteRunner, top1_labels
 
 __all__ = [
+    "DEFAULT_MAX_ACCURACY_DROP",
     "DEFAULT_MIN_TOP1_AGREEMENT",
     "DEFAULT_TOLERANCES",
     "EXPORT_MODES",
@@ -48,6 +58,13 @@ DEFAULT_MIN_TOP1_AGREEMENT = {
 }
 """Smallest accepted share of samples whose top-1 class is the same in Keras and TFLite."""
 
+DEFAULT_MAX_ACCURACY_DROP = 0.005
+"""Largest accepted accuracy drop from Keras to TFLite on labelled verification data.
+
+A fraction: 0.005 is half a percentage point. A TFLite model more accurate
+than the Keras model always passes.
+"""
+
 DEFAULT_VERIFY_SAMPLES = 64
 """Samples of ``representative_data`` used for verification when no ``verify_data`` is given."""
 
@@ -55,14 +72,22 @@ _INT8_INPUT_STATS_WARNING = "Statistics for quantized inputs were expected"
 
 
 class ExportVerificationError(RuntimeError):
-    """The exported model's outputs differ too much from the Keras model's.
+    """The exported model's outputs or accuracy differ too much from the Keras model's.
 
     Attributes:
         mode: The export mode.
-        max_abs_diff: Largest absolute difference observed between the outputs.
+        max_abs_diff: Largest absolute difference observed between the outputs
+            (``math.inf`` when the output shapes differ).
         tolerance: The tolerance it was checked against.
         top1_agreement: Share of samples with the same top-1 class.
         min_top1_agreement: The agreement required.
+        keras_accuracy: The Keras model's accuracy on the verification data;
+            None when no labels were given.
+        tflite_accuracy: The TFLite model's accuracy on the same data; None
+            when no labels were given.
+        max_accuracy_drop: The largest accuracy drop allowed; None when no
+            labels were given (the accuracy was not checked).
+        verify_samples: How many samples were verified; None if unknown.
 
     """
 
@@ -75,6 +100,10 @@ class ExportVerificationError(RuntimeError):
         tolerance: float,
         top1_agreement: float,
         min_top1_agreement: float,
+        keras_accuracy: float | None = None,
+        tflite_accuracy: float | None = None,
+        max_accuracy_drop: float | None = None,
+        verify_samples: int | None = None,
     ):
         super().__init__(message)
         self.mode = mode
@@ -82,6 +111,36 @@ class ExportVerificationError(RuntimeError):
         self.tolerance = tolerance
         self.top1_agreement = top1_agreement
         self.min_top1_agreement = min_top1_agreement
+        self.keras_accuracy = keras_accuracy
+        self.tflite_accuracy = tflite_accuracy
+        self.max_accuracy_drop = max_accuracy_drop
+        self.verify_samples = verify_samples
+
+    def to_dict(self) -> dict:
+        """Return the mode and every figure of the failed check, for a report.
+
+        The message is not included: a report record is typically
+        ``{"name": ..., "reason": str(error), **error.to_dict()}``.
+
+        Returns:
+            A dict with the keys ``mode``, ``verify_samples``,
+            ``max_abs_diff``, ``tolerance``, ``top1_agreement``,
+            ``min_top1_agreement``, ``keras_accuracy``, ``tflite_accuracy``
+            and ``max_accuracy_drop`` (values as the attributes; an infinite
+            ``max_abs_diff`` is kept as ``math.inf``).
+
+        """
+        return {
+            "mode": self.mode,
+            "verify_samples": self.verify_samples,
+            "max_abs_diff": self.max_abs_diff,
+            "tolerance": self.tolerance,
+            "top1_agreement": self.top1_agreement,
+            "min_top1_agreement": self.min_top1_agreement,
+            "keras_accuracy": self.keras_accuracy,
+            "tflite_accuracy": self.tflite_accuracy,
+            "max_accuracy_drop": self.max_accuracy_drop,
+        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +155,11 @@ class ExportResult:
             outputs on the verification data; None if nothing was verified.
         top1_agreement: Share of verification samples with the same top-1
             class in Keras and TFLite; None if nothing was verified.
+        keras_accuracy: The Keras model's accuracy on the verification data;
+            None without ``verify_labels``.
+        tflite_accuracy: The TFLite model's accuracy on the verification
+            data; None without ``verify_labels``.
+        verify_samples: How many samples were verified; 0 if none.
 
     """
 
@@ -104,6 +168,9 @@ class ExportResult:
     size_bytes: int
     max_abs_diff: float | None
     top1_agreement: float | None
+    keras_accuracy: float | None = None
+    tflite_accuracy: float | None = None
+    verify_samples: int = 0
 
     def to_dict(self) -> dict:
         """Return the result as a JSON-serializable dict (``path`` as a string).
@@ -115,6 +182,17 @@ class ExportResult:
         result = dataclasses.asdict(self)
         result["path"] = str(self.path)
         return result
+
+
+@dataclasses.dataclass(frozen=True)
+class _Figures:
+    """What one verification measured (accuracies None without labels)."""
+
+    max_abs_diff: float
+    top1_agreement: float
+    keras_accuracy: float | None
+    tflite_accuracy: float | None
+    samples: int
 
 
 def _input_spec(model: keras.Model) -> tf.TensorSpec | None:
@@ -149,7 +227,15 @@ def _check_data(name: str, data: object, spec: tf.TensorSpec | None) -> np.ndarr
             f"Received: {name} with shape {data.shape}; expected at least one sample of the "
             f"model's input shape, i.e. shape (n, {shown})."
         )
-    return data.astype(spec.dtype.as_numpy_dtype, copy=False)
+    if data.dtype.kind not in "biuf":
+        raise ValueError(
+            f"Received: {name} with dtype {data.dtype}; expected a numeric array.")
+    data = data.astype(spec.dtype.as_numpy_dtype, copy=False)
+    bad = int(np.size(data) - np.count_nonzero(np.isfinite(data)))
+    if bad:
+        raise ValueError(
+            f"Received: {name} with {bad} NaN or infinite values; expected finite values.")
+    return data
 
 
 def _check_fraction(name: str, value: object, *, upper: float | None) -> float:
@@ -168,6 +254,66 @@ def _check_fraction(name: str, value: object, *, upper: float | None) -> float:
         )
         raise ValueError(f"Received: {name}={value!r}; expected {expected}.")
     return float(value)
+
+
+def _check_max_accuracy_drop(value: object) -> float:
+    ok = (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and not math.isnan(value)
+        and 0 <= value < 1
+    )
+    if not ok:
+        raise ValueError(
+            f"Received: max_accuracy_drop={value!r}; expected a fraction in [0, 1) "
+            "(0.005 allows half a percentage point)."
+        )
+    return float(value)
+
+
+def _output_classes(model: keras.Model) -> int | None:
+    """Return how many classes the model's single output scores, or None if unknown."""
+    try:
+        shape = model.output_shape
+    except (AttributeError, RuntimeError, ValueError):
+        return None
+    if not isinstance(shape, tuple) or len(shape) < 2 or not isinstance(shape[-1], int):
+        return None
+    # One score per sample is a sigmoid classifier: classes 0 and 1.
+    return 2 if shape[-1] == 1 else shape[-1]
+
+
+def _check_labels(
+    labels: object, verify_data: np.ndarray | None, model: keras.Model
+) -> np.ndarray:
+    if verify_data is None:
+        raise ValueError(
+            "Received: verify_labels with verify_data=None; expected verify_data too, the "
+            "inputs whose classes verify_labels gives."
+        )
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"Received: verify_labels with shape {labels.shape} and dtype {labels.dtype}; "
+            "expected integer class labels of shape (n,) (for one-hot labels, pass "
+            "labels.argmax(axis=1))."
+        )
+    if len(labels) != len(verify_data):
+        raise ValueError(
+            f"Received: verify_labels with {len(labels)} labels; expected {len(verify_data)}, "
+            "one per verify_data sample."
+        )
+    low, high = int(labels.min()), int(labels.max())
+    classes = _output_classes(model)
+    if low < 0 or (classes is not None and high >= classes):
+        bad = low if low < 0 else high
+        expected = "class indices >= 0" if classes is None else (
+            f"class indices in [0, {classes - 1}] for a model with {classes} classes"
+        )
+        raise ValueError(f"Received: verify_labels with the label {bad}; expected {expected}.")
+    return labels.astype("int64", copy=False)
 
 
 def _convert(model: keras.Model, mode: str, calibration: np.ndarray | None,
@@ -209,17 +355,17 @@ def _keras_outputs(model: keras.Model, x: np.ndarray, batch_size: int = 256) -> 
     return np.concatenate(outputs, axis=0).astype("float32")
 
 
-def _compare(
-    model: keras.Model, tflite_model: bytes, x: np.ndarray
-) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """Run both models on ``x``; return max abs diff, top-1 agreement and both outputs."""
-    expected = _keras_outputs(model, x)
-    got = TFLiteRunner(tflite_model).predict(x, batch_size=1)
-    if got.shape != expected.shape:
-        return math.inf, 0.0, expected, got
-    max_abs_diff = float(np.max(np.abs(got - expected)))
-    agreement = float(np.mean(top1_labels(got) == top1_labels(expected)))
-    return max_abs_diff, agreement, expected, got
+def _tflite_outputs(tflite_model: bytes, x: np.ndarray) -> np.ndarray:
+    """Run the converted model under LiteRT on ``x``, one sample per invoke."""
+    return TFLiteRunner(tflite_model).predict(x, batch_size=1)
+
+
+def _percent(fraction: float) -> str:
+    return f"{100 * fraction:.1f} %"
+
+
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:.3g} pt"
 
 
 def _verify(
@@ -230,41 +376,93 @@ def _verify(
     mode: str,
     tolerance: float,
     min_top1_agreement: float,
+    labels: np.ndarray | None = None,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
     path: Path | None = None,
-) -> tuple[float, float]:
-    """Check the TFLite model against the Keras model on ``x``.
+) -> _Figures:
+    """Check the TFLite model against the Keras model on ``x`` (and ``labels``).
+
+    The accuracy drop is compared as a count of samples over ``len(x)``, so a
+    drop of exactly ``max_accuracy_drop`` (1 sample in 200 for 0.005) passes.
 
     Returns:
-        The max absolute difference and the top-1 agreement.
+        The figures measured.
 
     Raises:
-        ExportVerificationError: If the difference exceeds ``tolerance`` (or is
-            NaN), or the agreement is below ``min_top1_agreement``.
+        ExportVerificationError: If the output shapes differ, the difference
+            exceeds ``tolerance`` (or is NaN), the agreement is below
+            ``min_top1_agreement``, or, with ``labels``, the Keras accuracy
+            minus the TFLite accuracy exceeds ``max_accuracy_drop``.
 
     """
-    max_abs_diff, agreement, expected, got = _compare(model, tflite_model, x)
-    if got.shape != expected.shape:
-        problem = (
+    expected = _keras_outputs(model, x)
+    got = _tflite_outputs(tflite_model, x)
+    n = len(x)
+    same_shape = got.shape == expected.shape
+    if same_shape:
+        max_abs_diff = float(np.max(np.abs(got - expected)))
+        agreement = float(np.mean(top1_labels(got) == top1_labels(expected)))
+    else:
+        max_abs_diff, agreement = math.inf, 0.0
+    keras_accuracy = tflite_accuracy = None
+    accuracy_failed = False
+    if labels is not None:
+        keras_correct = int(np.sum(top1_labels(expected) == labels))
+        tflite_correct = int(np.sum(top1_labels(got) == labels)) if len(got) == n else 0
+        keras_accuracy, tflite_accuracy = keras_correct / n, tflite_correct / n
+        drop = (keras_correct - tflite_correct) / n
+        accuracy_failed = drop > max_accuracy_drop
+    outputs_failed = not max_abs_diff <= tolerance or agreement < min_top1_agreement
+    figures = _Figures(max_abs_diff, agreement, keras_accuracy, tflite_accuracy, n)
+    if same_shape and not outputs_failed and not accuracy_failed:
+        return figures
+
+    if not same_shape:
+        parts = [
             f"the TFLite output has shape {got.shape} where the Keras output has shape "
             f"{expected.shape}"
-        )
-    elif not max_abs_diff <= tolerance or agreement < min_top1_agreement:
-        problem = (
+        ]
+    else:
+        outputs_text = (
             f"max abs difference between the Keras and TFLite outputs is {max_abs_diff:.6g} "
             f"(tolerance {tolerance:g}), top-1 agreement is {agreement:.1%} "
             f"(minimum {min_top1_agreement:.1%})"
         )
-    else:
-        return max_abs_diff, agreement
+        failing, passing = [], []
+        (failing if outputs_failed else passing).append(outputs_text)
+        if labels is not None:
+            if drop > 0:
+                relation = ">" if accuracy_failed else "<="
+                margin = f"drop {_points(drop)} {relation} {_points(max_accuracy_drop)} allowed"
+            else:
+                margin = f"no drop, limit {_points(max_accuracy_drop)}"
+            accuracy_text = (
+                f"accuracy {_percent(tflite_accuracy)} vs {_percent(keras_accuracy)} in Keras "
+                f"({margin})"
+            )
+            (failing if accuracy_failed else passing).insert(0, accuracy_text)
+        parts = failing + passing
+    knobs = []
+    if outputs_failed:
+        knobs.append("a larger `tolerance`")
+        if agreement < min_top1_agreement:
+            knobs.append("a lower `min_top1_agreement`")
+    if accuracy_failed:
+        knobs.append("a larger `max_accuracy_drop`")
+    knobs += ["better `representative_data`", "or choose another mode"]
     where = "" if path is None else f" The file was not written to '{path}'."
     raise ExportVerificationError(
-        f"{mode} export failed verification on {len(x)} samples: {problem}.{where} Pass a "
-        "larger `tolerance`, better `representative_data`, or choose another mode.",
+        f"{mode} export failed verification on {n} samples: {'; '.join(parts)}.{where} "
+        f"Pass {', '.join(knobs)}.",
         mode=mode,
         max_abs_diff=max_abs_diff,
         tolerance=tolerance,
         top1_agreement=agreement,
         min_top1_agreement=min_top1_agreement,
+        keras_accuracy=keras_accuracy,
+        tflite_accuracy=tflite_accuracy,
+        max_accuracy_drop=None if labels is None else max_accuracy_drop,
+        verify_samples=n,
     )
 
 
@@ -276,8 +474,10 @@ def export_tflite(
     representative_data: np.ndarray | None = None,
     num_calibration_samples: int = 200,
     verify_data: np.ndarray | None = None,
+    verify_labels: np.ndarray | None = None,
     tolerance: float | None = None,
     min_top1_agreement: float | None = None,
+    max_accuracy_drop: float | None = None,
     int8_io: bool = True,
 ) -> ExportResult:
     """Convert a ``tf_keras`` model to ``.tflite``, verify it, and write it atomically.
@@ -299,8 +499,16 @@ def export_tflite(
     64 samples of ``representative_data``, else nothing is verified. The
     export fails when the largest absolute output difference exceeds
     ``tolerance`` or the share of samples with the same top-1 class is below
-    ``min_top1_agreement``. The file is written only once verification has
-    passed, so a failed export leaves ``path`` as it was.
+    ``min_top1_agreement``. With ``verify_labels`` (the classes of the
+    ``verify_data`` samples, e.g. the validation labels) it also fails when
+    the TFLite model's accuracy is more than ``max_accuracy_drop`` below the
+    Keras model's (0.5 point by default; a TFLite model more accurate than
+    Keras passes). The file is written only once verification has passed, so
+    a failed export leaves ``path`` as it was.
+
+    The accuracy check counts samples: on 64 samples one flipped prediction
+    is a 1.6-point drop, so a 0.5-point limit only tolerates flips on 200+
+    samples. Verify on the whole validation split, not on a handful.
 
     Default tolerances (`DEFAULT_TOLERANCES`, for softmax probabilities) and
     agreements (`DEFAULT_MIN_TOP1_AGREEMENT`):
@@ -342,25 +550,37 @@ def export_tflite(
             the default verification data for every mode.
         num_calibration_samples: Most samples used for int8 calibration.
         verify_data: Inputs on which to compare the Keras and TFLite models.
+        verify_labels: Integer class labels of the ``verify_data`` samples,
+            shape ``(n,)`` (or ``(n, 1)``); requires ``verify_data``. When
+            given, both models' accuracies are measured and compared.
         tolerance: Largest accepted absolute output difference; defaults to
             ``DEFAULT_TOLERANCES[mode]``.
         min_top1_agreement: Smallest accepted top-1 agreement, in [0, 1];
             defaults to ``DEFAULT_MIN_TOP1_AGREEMENT[mode]``.
+        max_accuracy_drop: Largest accepted Keras accuracy minus TFLite
+            accuracy, a fraction in [0, 1); defaults to
+            `DEFAULT_MAX_ACCURACY_DROP` (0.005). Used only with
+            ``verify_labels``.
         int8_io: For ``mode="int8"``: int8 input and output tensors (True) or
             float32 ones around the integer graph (False).
 
     Returns:
-        An `ExportResult`.
+        An `ExportResult` with the verification figures (``max_abs_diff``,
+        ``top1_agreement``, ``verify_samples`` and, with ``verify_labels``,
+        ``keras_accuracy`` and ``tflite_accuracy``).
 
     Raises:
         TypeError: If ``model`` is not a ``tf_keras`` model.
         ValueError: For a bad argument (unknown mode, int8 without
-            representative data, data of the wrong shape, a count, tolerance or
-            agreement out of range, a model with an unknown input shape, or
+            representative data, data of the wrong shape, a count, tolerance,
+            agreement or accuracy drop out of range, ``verify_labels`` without
+            ``verify_data``, of another length, not integers or outside the
+            model's classes, a model with an unknown input shape, or
             verification data for a model with several inputs or outputs),
             before any conversion.
         ExportVerificationError: If the converted model fails verification;
-            nothing is written then.
+            nothing is written then. The error carries every figure measured
+            (see its ``to_dict``).
 
     """
     if not isinstance(model, keras.Model):
@@ -387,12 +607,19 @@ def export_tflite(
         if min_top1_agreement is None
         else _check_fraction("min_top1_agreement", min_top1_agreement, upper=1.0)
     )
+    max_accuracy_drop = (
+        DEFAULT_MAX_ACCURACY_DROP
+        if max_accuracy_drop is None
+        else _check_max_accuracy_drop(max_accuracy_drop)
+    )
     spec = _input_spec(model)
     if representative_data is not None:
         representative_data = _check_data("representative_data", representative_data, spec)
     if verify_data is not None:
         verify_data = _check_data("verify_data", verify_data, spec)
-    elif representative_data is not None:
+    if verify_labels is not None:
+        verify_labels = _check_labels(verify_labels, verify_data, model)
+    if verify_data is None and representative_data is not None:
         verify_data = representative_data[:DEFAULT_VERIFY_SAMPLES]
     if verify_data is not None and len(getattr(model, "outputs", None) or ()) > 1:
         raise ValueError(
@@ -411,22 +638,29 @@ def export_tflite(
     if not isinstance(int8_io, bool):
         raise ValueError(f"Received: int8_io={int8_io!r}; expected True or False.")
     tflite_model = _convert(model, mode, calibration, int8_io)
-    max_abs_diff = agreement = None
+    figures = None
     if verify_data is not None:
-        max_abs_diff, agreement = _verify(
+        figures = _verify(
             model,
             tflite_model,
             verify_data,
             mode=mode,
             tolerance=tolerance,
             min_top1_agreement=min_top1_agreement,
+            labels=verify_labels,
+            max_accuracy_drop=max_accuracy_drop,
             path=path,
         )
     atomic_write_bytes(path, tflite_model)
+    if figures is None:
+        return ExportResult(path, mode, len(tflite_model), max_abs_diff=None, top1_agreement=None)
     return ExportResult(
         path=path,
         mode=mode,
         size_bytes=len(tflite_model),
-        max_abs_diff=max_abs_diff,
-        top1_agreement=agreement,
+        max_abs_diff=figures.max_abs_diff,
+        top1_agreement=figures.top1_agreement,
+        keras_accuracy=figures.keras_accuracy,
+        tflite_accuracy=figures.tflite_accuracy,
+        verify_samples=figures.samples,
     )

@@ -84,8 +84,8 @@ class TFLiteRunner:
     Raises:
         FileNotFoundError: If ``model`` is a path that does not exist.
         TypeError: If ``model`` is neither a path nor bytes.
-        ValueError: If ``num_threads`` is not an integer >= 1, or the bytes are
-            not a valid model.
+        ValueError: If ``num_threads`` is not an integer >= 1, or the file or
+            bytes are empty or not a model LiteRT can load.
 
     """
 
@@ -93,7 +93,9 @@ class TFLiteRunner:
         self.num_threads = check_positive_int("num_threads", num_threads)
         if isinstance(model, (bytes, bytearray, memoryview)):
             self.path = None
-            self._interpreter = Interpreter(model_content=bytes(model), num_threads=num_threads)
+            source = {"model_content": bytes(model)}
+            size = len(source["model_content"])
+            received = f"model of {size} bytes"
         elif isinstance(model, (str, os.PathLike)):
             path = Path(model)
             if not path.is_file():
@@ -102,13 +104,24 @@ class TFLiteRunner:
                     ".tflite file."
                 )
             self.path = path
-            self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+            source = {"model_path": str(path)}
+            size = path.stat().st_size
+            received = f"model={str(model)!r} ({size} bytes)"
         else:
             raise TypeError(
                 f"Received: model of type {type(model).__name__}; expected a path (str or "
                 "os.PathLike) or the bytes of a .tflite model."
             )
-        self._interpreter.allocate_tensors()
+        if not size:  # LiteRT would say that no model was given at all
+            raise ValueError(f"Received: {received}; expected a .tflite model, not an empty one.")
+        try:
+            self._interpreter = Interpreter(**source, num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ValueError(
+                f"Received: {received}, which LiteRT cannot load ({error}); expected a "
+                ".tflite model."
+            ) from error
 
     @property
     def interpreter(self) -> Interpreter:

@@ -59,6 +59,19 @@ def _check_test_set(x_test: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray,
         raise ValueError(
             f"Received: x_test with shape {x_test.shape}; expected at least one sample."
         )
+    if x_test.dtype.kind not in "biuf":
+        raise ValueError(
+            f"Received: x_test with dtype {x_test.dtype}; expected a numeric (bool, integer or "
+            "float) array."
+        )
+    finite = np.isfinite(x_test)
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        raise ValueError(
+            f"Received: x_test with {int(np.size(finite) - np.count_nonzero(finite))} NaN or "
+            f"infinite values, the first x_test[{', '.join(map(str, first))}]="
+            f"{x_test[first]}; expected finite values."
+        )
     if y_test.ndim != 1 or not (
         np.issubdtype(y_test.dtype, np.integer)
         or (np.issubdtype(y_test.dtype, np.floating) and np.all(y_test == np.round(y_test)))
@@ -72,7 +85,25 @@ def _check_test_set(x_test: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray,
             f"Received: x_test with {len(x_test)} samples and y_test with {len(y_test)} "
             "labels; expected the same number."
         )
-    return x_test, y_test.astype("int64")
+    y_test = y_test.astype("int64")
+    if y_test.min() < 0:
+        raise ValueError(
+            f"Received: y_test containing label {int(y_test.min())}; expected class indices >= 0."
+        )
+    return x_test, y_test
+
+
+def _check_labels_fit(y_test: np.ndarray, runner: TFLiteRunner) -> None:
+    """Refuse labels the model cannot predict: its accuracy would silently be capped."""
+    shape = runner.output_details[0]["shape"] if len(runner.output_details) == 1 else None
+    if shape is None or len(shape) != 2:
+        return
+    classes = max(int(shape[-1]), 2)  # one sigmoid output scores classes 0 and 1
+    if int(y_test.max()) >= classes:
+        raise ValueError(
+            f"Received: y_test containing label {int(y_test.max())}; expected class indices "
+            f"in [0, {classes}) for this model's {int(shape[-1])} output(s)."
+        )
 
 
 def measure_tflite(
@@ -106,22 +137,35 @@ def measure_tflite(
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
+        TypeError: If ``path`` is not a str or os.PathLike.
         ValueError: If ``latency_runs`` < 50, ``warmup_runs`` < 0,
-            ``num_threads`` < 1, ``y_test`` is not integer labels, or ``x_test``
-            and ``y_test`` differ in length or do not fit the model.
+            ``num_threads`` < 1, ``x_test`` is not numeric or not finite,
+            ``y_test`` is not class indices (>= 0, and below the model's number
+            of outputs), ``x_test`` and ``y_test`` differ in length or do not
+            fit the model, or the file is empty or not a ``.tflite`` model.
 
     """
     latency_runs = check_positive_int("latency_runs", latency_runs, minimum=MIN_LATENCY_RUNS)
     warmup_runs = check_positive_int("warmup_runs", warmup_runs, minimum=0)
     num_threads = check_positive_int("num_threads", num_threads)
     x_test, y_test = _check_test_set(x_test, y_test)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"Received: path of type {type(path).__name__}; expected a str or os.PathLike."
+        )
     if not Path(path).is_file():
         raise FileNotFoundError(
             f"Received: path={str(path)!r}; expected the path of an existing .tflite file."
         )
 
     data = Path(path).read_bytes()
-    runner = TFLiteRunner(data, num_threads=num_threads)
+    try:
+        runner = TFLiteRunner(data, num_threads=num_threads)
+    except ValueError as error:  # name the file, not "model of N bytes"
+        raise ValueError(
+            str(error).replace("Received: model of", f"Received: path={str(path)!r} of", 1)
+        ) from error
+    _check_labels_fit(y_test, runner)
     outputs = runner.predict(x_test, batch_size=1)
     accuracy = float(np.mean(top1_labels(outputs) == y_test))
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keras_autoopt.report._compression_markdown import compression_section
+from keras_autoopt.report._export_fidelity import failures_section, fidelity_section
 from keras_autoopt.report._format import (
     NOT_AVAILABLE,
     fmt_duration,
@@ -208,6 +209,11 @@ def render_markdown(
         "",
         f"Machine-readable version: {md_link(json_file, json_file)}.",
         "",
+    ]
+    failures = failures_section(report.get("export_failures", ()))
+    if failures:
+        lines += [*failures, ""]
+    lines += [
         *_dataset_section(dataset),
         "",
         *_search_section(search, summary),
@@ -223,6 +229,9 @@ def render_markdown(
     if "pareto" in report:
         lines += [*pareto_section(report["pareto"], plot_files), ""]
     lines += [*_models_section(report["models"], plot_files["models_accuracy_vs_gzip"]), ""]
+    fidelity = fidelity_section(report["models"])
+    if fidelity:
+        lines += [*fidelity, ""]
     if "compression" in report:
         lines += [*compression_section(report["compression"]), ""]
     lines += environment_section(report["environment"])

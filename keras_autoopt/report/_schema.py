@@ -183,6 +183,38 @@ MODEL_FIELDS: dict[str, _Field] = {
     "latency_us_median": _LATENCY,
     "params": _COUNT,
 }
+_OPT_FRACTION = _Field(
+    lambda v: v is None or _fraction_or_nan(v),
+    "a float in [0, 1] (a fraction, not a percentage), NaN or None",
+)
+_OPT_DIFF = _Field(
+    lambda v: v is None or (is_real(v) and (math.isnan(v) or v >= 0)),
+    "a non-negative float (inf allowed), NaN or None",
+)
+_OPT_LIMIT_FRACTION = _Field(
+    lambda v: v is None or _fraction(v), "a float in [0, 1] (a fraction, not a percentage) or None"
+)
+# Optional keys of a model record: how its export was checked against the
+# Keras model (see `export_tflite`); None where a figure was not measured.
+MODEL_FIDELITY_FIELDS: dict[str, _Field] = {
+    "verify_samples": _OPT_COUNT,
+    "max_abs_diff": _OPT_DIFF,
+    "top1_agreement": _OPT_FRACTION,
+    "keras_accuracy": _OPT_FRACTION,
+    "tflite_accuracy": _OPT_FRACTION,
+}
+EXPORT_FAILURE_FIELDS: dict[str, _Field] = {"name": _STR, "mode": _STR, "reason": _STR}
+# Optional keys of an export failure: the figures of `ExportVerificationError.to_dict`.
+EXPORT_FAILURE_FIGURES: dict[str, _Field] = {
+    "verify_samples": _OPT_COUNT,
+    "max_abs_diff": _OPT_DIFF,
+    "tolerance": _OPT_DIFF,
+    "top1_agreement": _OPT_FRACTION,
+    "min_top1_agreement": _OPT_LIMIT_FRACTION,
+    "keras_accuracy": _OPT_FRACTION,
+    "tflite_accuracy": _OPT_FRACTION,
+    "max_accuracy_drop": _OPT_LIMIT_FRACTION,
+}
 _DIRECTIONS = ("max", "min")
 _TOP_LEVEL = ("dataset", "search", "trials", "models", "environment")
 
@@ -276,11 +308,28 @@ def _check_record(record: Any, path: str, fields: Mapping[str, _Field]) -> None:
             )
 
 
-def _check_records(records: Any, path: str, fields: Mapping[str, _Field]) -> None:
+def _check_optional(record: Mapping[str, Any], path: str, fields: Mapping[str, _Field]) -> None:
+    """Check the value types of those ``fields`` that ``record`` has."""
+    for key, field in fields.items():
+        if key in record and not field.check(record[key]):
+            raise ValueError(
+                f"Received: {key_path(path, key)}={describe(record[key])}; "
+                f"expected {field.expected} (optional key)."
+            )
+
+
+def _check_records(
+    records: Any,
+    path: str,
+    fields: Mapping[str, _Field],
+    optional: Mapping[str, _Field] | None = None,
+) -> None:
     if not isinstance(records, (list, tuple)):
         raise ValueError(f"Received: {path}={describe(records)}; expected a list of dicts.")
     for index, record in enumerate(records):
         _check_record(record, key_path(path, index), fields)
+        if optional:
+            _check_optional(record, key_path(path, index), optional)
 
 
 def check_models(models: Any, path: str = "models") -> None:
@@ -292,10 +341,27 @@ def check_models(models: Any, path: str = "models") -> None:
 
     Raises:
         ValueError: If ``models`` is not a list of dicts with the model keys
-            and value types.
+            and value types, or if an optional export fidelity key
+            (`MODEL_FIDELITY_FIELDS`) has a value of the wrong type.
 
     """
-    _check_records(models, path, MODEL_FIELDS)
+    _check_records(models, path, MODEL_FIELDS, MODEL_FIDELITY_FIELDS)
+
+
+def check_export_failures(failures: Any, path: str = "export_failures") -> None:
+    """Check a list of exports that failed verification (``export_failures`` of a report).
+
+    Args:
+        failures: The list to check.
+        path: How the list is named in error messages.
+
+    Raises:
+        ValueError: If ``failures`` is not a list of dicts with ``name``,
+            ``mode`` and ``reason`` (non-empty str), or if a figure
+            (`EXPORT_FAILURE_FIGURES`) has a value of the wrong type.
+
+    """
+    _check_records(failures, path, EXPORT_FAILURE_FIELDS, EXPORT_FAILURE_FIGURES)
 
 
 def _check_required(report: Any, path: str, keys: tuple[str, ...]) -> None:
@@ -564,6 +630,8 @@ def check_structure(report: Any) -> None:
     _check_records(report["trials"], "report['trials']", _TRIAL_FIELDS)
     check_models(report["models"], "report['models']")
     _check_environment(report["environment"], "report['environment']")
+    if "export_failures" in report:
+        check_export_failures(report["export_failures"], "report['export_failures']")
     if "compression" in report:
         _check_compression_pointer(report["compression"], "report['compression']")
     if "pareto" in report:

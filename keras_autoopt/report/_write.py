@@ -90,8 +90,25 @@ def validate_report(report: Mapping[str, Any]) -> None:
           "models": [{"name": str, "mode": str, "path": str (relative to the
                       report folder), "size_bytes": int, "gzip_bytes": int,
                       "accuracy": float in [0, 1], "latency_us_median": float,
-                      "params": int}, ...],
+                      "params": int,
+                      (optional, the export's verification figures:)
+                      "verify_samples": int | None,
+                      "top1_agreement": float in [0, 1] | None,
+                      "keras_accuracy": float in [0, 1] | None,
+                      "tflite_accuracy": float in [0, 1] | None,
+                      "max_abs_diff": float >= 0 | None}, ...],
           "environment": {name: version str | None, ...},
+          "export_failures": [{"name": str, "mode": str, "reason": str,
+                               (optional, as ExportVerificationError.to_dict():)
+                               "verify_samples": int | None,
+                               "max_abs_diff": float >= 0 | None,
+                               "tolerance": float >= 0 | None,
+                               "top1_agreement": float in [0, 1] | None,
+                               "min_top1_agreement": float in [0, 1] | None,
+                               "keras_accuracy": float in [0, 1] | None,
+                               "tflite_accuracy": float in [0, 1] | None,
+                               "max_accuracy_drop": float in [0, 1] | None},
+                              ...] (optional),
           "compression": {"report": str (path of compression.md, relative to
                           the report folder), "chosen": stage dict | None,
                           "budget": {"max_accuracy_drop": float,
@@ -126,6 +143,14 @@ def validate_report(report: Mapping[str, Any]) -> None:
     When present, ``report.md`` gains a "Compression" section with a link to
     the compression report and the chosen stage's row.
 
+    The optional verification keys of a ``models`` record are the figures
+    of `export_tflite`'s check of that export against its Keras model (see
+    `ExportResult`); when any record has them, ``report.md`` gains an "Export
+    fidelity" table. The optional ``export_failures`` key lists the exports
+    that failed that check (nothing was written for them), each with the
+    error's message as ``reason`` and its figures; when it is not empty,
+    ``report.md`` opens with an "Exports that failed verification" section.
+
     The optional ``pareto`` key holds the result of a multi-objective search:
     every trial with its metrics (``val_accuracy`` as a fraction,
     ``gzip_bytes``, ``size_bytes``, ``latency_us``, ``params``, ... any of
@@ -135,8 +160,10 @@ def validate_report(report: Mapping[str, Any]) -> None:
     and two plots are written (see `write_report`).
 
     Counts and sizes are non-negative ints; NumPy scalars are accepted where
-    Python numbers are. ``score``, ``accuracy`` and ``latency_us_median`` may be
-    NaN (written as ``null`` in JSON, ``n/a`` in Markdown).
+    Python numbers are. ``score``, ``accuracy``, ``latency_us_median`` and the
+    verification figures may be NaN (written as ``null`` in JSON, ``n/a`` in
+    Markdown); ``max_abs_diff`` and ``tolerance`` may be infinite (``null`` in
+    JSON).
 
     Args:
         report: The report to check.

@@ -13,6 +13,13 @@ from keras_autoopt.search._deployable import (
     is_rejected,
     oracle_objectives,
 )
+from keras_autoopt.search._distributed import (
+    DISTRIBUTED_ENV,
+    TrialLeases,
+    WorkerHeartbeat,
+    distributed_env,
+    distributed_role,
+)
 from keras_autoopt.search._greedy_oracle import GreedyOracle
 from keras_autoopt.search._objectives import (
     BUILTIN_OBJECTIVES,
@@ -38,6 +45,15 @@ from keras_autoopt.search._optuna_oracle import (
 from keras_autoopt.search._oracles import ORACLES, make_oracle
 from keras_autoopt.search._pareto import DIRECTIONS, dominates, hypervolume, pareto_front
 from keras_autoopt.search._progress import TrialLogger, summarize_hyperparameters
+from keras_autoopt.search._reliability import (
+    FailOnNonFiniteLoss,
+    NonFiniteLossError,
+    SearchStopped,
+    SetupError,
+    check_setup,
+    failure_reason,
+    failures_stop_cleanly,
+)
 from keras_autoopt.search._transfer import (
     BASE_LAYER_NAME,
     STRATEGIES,
@@ -47,6 +63,18 @@ from keras_autoopt.search._transfer import (
 from keras_autoopt.search._tuners import TUNERS, make_tuner
 
 __all__ = [
+    "DISTRIBUTED_ENV",
+    "TrialLeases",
+    "WorkerHeartbeat",
+    "distributed_env",
+    "distributed_role",
+    "FailOnNonFiniteLoss",
+    "NonFiniteLossError",
+    "SearchStopped",
+    "SetupError",
+    "check_setup",
+    "failure_reason",
+    "failures_stop_cleanly",
     "ACTIVATIONS",
     "BASE_LAYER_NAME",
     "BUILTIN_OBJECTIVES",

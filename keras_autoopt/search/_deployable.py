@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import inspect
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +14,12 @@ from typing import Any
 import numpy as np
 
 from keras_autoopt._backend import keras, kt, tf
+from keras_autoopt._io import atomic_save_model
 from keras_autoopt.search._compression_space import CompressionSpace
 from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Constraints, parse_objectives
 from keras_autoopt.search._pareto import hypervolume, pareto_front
+from keras_autoopt.search._progress import trial_number
+from keras_autoopt.search._reliability import FailOnNonFiniteLoss, ReliableTunerMixin
 from keras_autoopt.search._tuners import _ProgressMixin
 
 #: The message of every trial a constraint rejected before training starts with this.
@@ -62,16 +64,6 @@ class ParetoTrial:
                 "model_path": self.model_path, "tflite_path": self.tflite_path}
 
 
-def _atomic_save(model: keras.Model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 #: Names `tf.custom_gradient` gives the gradients it registers while tracing a graph.
 _CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
 
@@ -103,7 +95,7 @@ def _forget_custom_gradients(kept: set[str]) -> None:
         del registry[name]
 
 
-class DeployableTuner(_ProgressMixin, kt.Tuner):
+class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
     """A keras-tuner Tuner that judges every trial on its exported ``.tflite`` model.
 
     Each trial: build the model from the HyperModel; reject it before any
@@ -114,8 +106,11 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
     as sampled from ``compression``; export the ``.tflite`` file; measure it
     under LiteRT on the validation data. The trial's metrics are the
     built-in objectives (``val_accuracy``, ``gzip_bytes``, ``size_bytes``,
-    ``latency_us``, ``params``), the custom ones, and ``feasible`` (1 when
-    the measured model meets every constraint, else 0). The oracle gets one
+    ``latency_us``, ``params``), the custom ones, ``feasible`` (1 when
+    the measured model meets every constraint, else 0), and the export check
+    the ``.tflite`` passed against the Keras model on the validation data
+    (``export_top1_agreement``, ``keras_val_accuracy``: the export fails the
+    trial when its accuracy is more than 0.5 pt below the Keras model's). The oracle gets one
     objective per entry of ``objectives``: multi-objective oracles
     (`OptunaOracle` with NSGA-II) optimize them jointly; keras-tuner's own
     oracles see their signed sum.
@@ -139,6 +134,9 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
         alpha: ``(low, high)`` of ``distill_alpha``.
         max_consecutive_failed_trials: Real (not rejected) failures in a row
             that stop the search.
+        max_retries_per_trial: Times a trial that raised is run again before
+            it counts as failed (rejections and diverging losses are never
+            retried).
         latency_runs: Timed invokes behind each trial's latency median.
         **kwargs: ``directory``, ``project_name``, ``overwrite``, ... of
             ``keras_tuner.Tuner``.
@@ -153,7 +151,8 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
                  teacher: keras.Model | None = None,
                  temperature: Sequence[float] = (1.0, 8.0),
                  alpha: Sequence[float] = (0.0, 0.5),
-                 max_consecutive_failed_trials: int = 3, latency_runs: int = 50, **kwargs):
+                 max_consecutive_failed_trials: int = 3, max_retries_per_trial: int = 0,
+                 latency_runs: int = 50, **kwargs):
         from keras_autoopt._checks import check_float_range, check_positive_int
 
         self.objectives = parse_objectives(objectives)
@@ -185,6 +184,8 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
 
         self.latency_runs = check_positive_int("latency_runs", latency_runs,
                                                minimum=MIN_LATENCY_RUNS)
+        oracle.max_retries_per_trial = check_positive_int(
+            "max_retries_per_trial", max_retries_per_trial, minimum=0)
         # Rejections are failures to keras-tuner; this tuner counts real ones itself.
         oracle.max_consecutive_failed_trials = None
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
@@ -211,21 +212,19 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
 
     def on_trial_end(self, trial):
         kt.Tuner.on_trial_end(self, trial)
+        if not isinstance(self.oracle, kt.Oracle):
+            # A distributed worker: the chief's oracle holds the trials and the front.
+            if self.trial_logger is not None:
+                ended = self.oracle.get_trial(trial.trial_id)
+                self.trial_logger.trial_end(ended, number=trial_number(ended, self.oracle),
+                                            objective_name="", best=None,
+                                            outcome=self._outcome(ended, front=False))
+            return
         if self.trial_logger is not None:
             ended = self.oracle.get_trial(trial.trial_id)
-            outcome = None
-            if ended.status == "COMPLETED":
-                parts = []
-                for objective in self.objectives:
-                    value = ended.metrics.get_last_value(objective.name)
-                    parts.append(f"{objective.name}={_fmt(value)}")
-                if ended.metrics.exists("feasible") and \
-                        ended.metrics.get_last_value("feasible") < 0.5:
-                    parts.append("INFEASIBLE")
-                parts.append(f"(front {len(self.get_pareto_front())})")
-                outcome = " ".join(parts)
-            self.trial_logger.trial_end(ended, number=len(self.oracle.trials),
-                                        objective_name="", best=None, outcome=outcome)
+            self.trial_logger.trial_end(ended, number=trial_number(ended, self.oracle),
+                                        objective_name="", best=None,
+                                        outcome=self._outcome(ended, front=True))
         failures = 0
         for trial_id in self.oracle.end_order:
             ended = self.oracle.trials[trial_id]
@@ -237,6 +236,18 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
                         f"{self.max_real_failures}); the last one:\n{ended.message or ''}")
             elif not is_rejected(ended):
                 failures = 0
+
+    def _outcome(self, ended, *, front: bool) -> str | None:
+        """The progress line's objectives of a completed trial (None otherwise)."""
+        if ended.status != "COMPLETED":
+            return None
+        parts = [f"{o.name}={_fmt(ended.metrics.get_last_value(o.name))}"
+                 for o in self.objectives]
+        if ended.metrics.exists("feasible") and ended.metrics.get_last_value("feasible") < 0.5:
+            parts.append("INFEASIBLE")
+        if front:
+            parts.append(f"(front {len(self.get_pareto_front())})")
+        return " ".join(parts)
 
     # -- one trial ------------------------------------------------------------------------
     def run_trial(self, trial, x, y, *, validation_data, callbacks=None, **fit_kwargs):
@@ -275,21 +286,27 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
         trained = model
         if self.teacher is not None:
             trained = self._distiller(hp, model)
+        callbacks = [c for c in callbacks or [] if not isinstance(c, FailOnNonFiniteLoss)]
         self.hypermodel.fit(hp, trained, x, y, validation_data=validation_data,
-                            callbacks=list(callbacks or []), **fit_kwargs)
+                            callbacks=[*callbacks, FailOnNonFiniteLoss()], **fit_kwargs)
         model = self._compress(model, choices, x, y)
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         trial_dir.mkdir(parents=True, exist_ok=True)
         from keras_autoopt.export import export_tflite
         from keras_autoopt.measure import measure_tflite
 
+        labels = y_val.reshape(-1) if y_val.ndim == 1 or y_val.shape[1:] == (1,) else None
         exported = export_tflite(model, trial_dir / TRIAL_TFLITE, choices["quantization"],
-                                 representative_data=x, verify_data=x_val[:256])
+                                 representative_data=x, verify_data=x_val,
+                                 verify_labels=labels)
         measured = measure_tflite(exported.path, x_val, y_val, latency_runs=self.latency_runs)
-        _atomic_save(model, trial_dir / TRIAL_MODEL)
+        atomic_save_model(model, trial_dir / TRIAL_MODEL)
         metrics = {"val_accuracy": measured.accuracy, "gzip_bytes": measured.gzip_bytes,
                    "size_bytes": measured.size_bytes,
-                   "latency_us": measured.latency_us_median, "params": params}
+                   "latency_us": measured.latency_us_median, "params": params,
+                   "export_top1_agreement": exported.top1_agreement}
+        if exported.keras_accuracy is not None:
+            metrics["keras_val_accuracy"] = exported.keras_accuracy
         data = SimpleNamespace(x_train=x, y_train=y, x_val=x_val, y_val=y_val)
         for objective in self.objectives:
             if objective.fn is not None:
@@ -345,7 +362,7 @@ class DeployableTuner(_ProgressMixin, kt.Tuner):
             wrapped.compile(keras.optimizers.Adam(space.learning_rate), model.loss or
                             "sparse_categorical_crossentropy", ["accuracy"])
             wrapped.fit(x, y, epochs=step.epochs, batch_size=space.batch_size, verbose=0,
-                        callbacks=step.callbacks())
+                        callbacks=[*step.callbacks(), FailOnNonFiniteLoss()])
             model = step.strip(wrapped)
             model.compile(keras.optimizers.Adam(space.learning_rate),
                           "sparse_categorical_crossentropy", ["accuracy"])

@@ -6,6 +6,8 @@ import sys
 import time
 from typing import Any, TextIO
 
+from keras_autoopt.search._reliability import failure_reason
+
 #: Short names used in the one-line summaries of hyperparameters.
 _SHORT_NAMES = {
     "learning_rate": "lr",
@@ -59,6 +61,18 @@ def summarize_hyperparameters(values: dict[str, Any], *, limit: int = 12) -> str
     return " ".join(pairs[:limit]) + (f" +{extra}" if extra > 0 else "")
 
 
+def trial_number(trial, oracle) -> int:
+    """The 1-based number of ``trial`` in its search.
+
+    keras-tuner numbers trial ids from 0; other ids count the oracle's trials
+    (a distributed worker's remote oracle, which has no trial list, gives 0).
+    """
+    if str(trial.trial_id).isdigit():
+        return int(trial.trial_id) + 1
+    trials = getattr(oracle, "trials", None) if not hasattr(oracle, "stub") else None
+    return len(trials) if isinstance(trials, dict) else 0
+
+
 class TrialLogger:
     """Prints ``[trial n/N]`` lines: status, metric, best so far, time, hyperparameters.
 
@@ -108,8 +122,8 @@ class TrialLogger:
             if best is not None:
                 outcome += f" (best {best:.4f})"
         else:
-            reason = (trial.message or "").strip().splitlines()
-            outcome = f"{status}" + (f": {reason[-1]}" if reason else "")
+            reason = failure_reason(trial.message)
+            outcome = f"{status}" + (f": {reason}" if reason else "")
         line = (
             f"[trial {number}/{total}] {outcome} | {elapsed:.1f}s, "
             f"{now - self._search_start:.0f}s total | "

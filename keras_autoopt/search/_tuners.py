@@ -7,7 +7,8 @@ from typing import Any
 
 from keras_autoopt._backend import kt
 from keras_autoopt._checks import check_positive_int
-from keras_autoopt.search._progress import TrialLogger
+from keras_autoopt.search._progress import TrialLogger, trial_number
+from keras_autoopt.search._reliability import ReliableTunerMixin
 
 
 class _ProgressMixin:
@@ -31,7 +32,7 @@ class _ProgressMixin:
             best = self.oracle.get_best_trials(1)
             self.trial_logger.trial_end(
                 trial,
-                number=len(self.oracle.trials),
+                number=trial_number(trial, self.oracle),
                 objective_name=self.oracle.objective.name,
                 best=best[0].score if best else None,
             )
@@ -45,19 +46,19 @@ class _ProgressMixin:
         return model
 
 
-class RandomSearch(_ProgressMixin, kt.RandomSearch):
+class RandomSearch(ReliableTunerMixin, _ProgressMixin, kt.RandomSearch):
     """keras-tuner ``RandomSearch`` with per-trial progress lines."""
 
 
-class GridSearch(_ProgressMixin, kt.GridSearch):
+class GridSearch(ReliableTunerMixin, _ProgressMixin, kt.GridSearch):
     """keras-tuner ``GridSearch`` with per-trial progress lines."""
 
 
-class BayesianOptimization(_ProgressMixin, kt.BayesianOptimization):
+class BayesianOptimization(ReliableTunerMixin, _ProgressMixin, kt.BayesianOptimization):
     """keras-tuner ``BayesianOptimization`` with per-trial progress lines."""
 
 
-class Hyperband(_ProgressMixin, kt.Hyperband):
+class Hyperband(ReliableTunerMixin, _ProgressMixin, kt.Hyperband):
     """keras-tuner ``Hyperband`` with per-trial progress lines."""
 
 
@@ -83,6 +84,7 @@ def make_tuner(
     overwrite: bool = False,
     executions_per_trial: int = 1,
     max_consecutive_failed_trials: int = 3,
+    max_retries_per_trial: int = 0,
     logger: TrialLogger | None = None,
     **kwargs: Any,
 ) -> kt.Tuner:
@@ -108,6 +110,8 @@ def make_tuner(
         executions_per_trial: Models trained per trial (scores averaged).
         max_consecutive_failed_trials: Consecutive failed trials that stop
             the search (a broken setup, not one bad architecture).
+        max_retries_per_trial: Times a trial that raised is run again before
+            it counts as failed (a diverging loss is never retried).
         logger: Prints a line per trial; None prints nothing.
         **kwargs: Further keyword arguments of the keras-tuner tuner.
 
@@ -128,6 +132,7 @@ def make_tuner(
     check_positive_int("max_trials", max_trials)
     check_positive_int("executions_per_trial", executions_per_trial)
     check_positive_int("max_consecutive_failed_trials", max_consecutive_failed_trials)
+    check_positive_int("max_retries_per_trial", max_retries_per_trial, minimum=0)
     common = {
         "hypermodel": hypermodel,
         "objective": objective,
@@ -137,6 +142,7 @@ def make_tuner(
         "overwrite": overwrite,
         "executions_per_trial": executions_per_trial,
         "max_consecutive_failed_trials": max_consecutive_failed_trials,
+        "max_retries_per_trial": max_retries_per_trial,
         **kwargs,
     }
     if name == "hyperband":

@@ -125,7 +125,8 @@ def test_npz_object_arrays_and_garbage_are_refused(tmp_path):
         from_npz(path)
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"not a zip")
-    with pytest.raises(DatasetError, match=r"Cannot read .*garbage\.npz"):
+    with pytest.raises(DatasetError, match=r"Received: path='.*garbage\.npz', which is not a "
+                                           r"\.npz archive \(not a zip file\)"):
         from_npz(garbage)
 
 

@@ -1,14 +1,16 @@
-"""export_tflite: the four modes end to end, verification, argument errors."""
+"""export_tflite: the four modes end to end, verification (outputs, accuracy), argument errors."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
 
 from keras_autoopt._backend import keras
 from keras_autoopt.export import (
+    DEFAULT_MAX_ACCURACY_DROP,
     DEFAULT_MIN_TOP1_AGREEMENT,
     DEFAULT_TOLERANCES,
     EXPORT_MODES,
@@ -83,7 +85,12 @@ def test_each_mode_writes_a_verified_file(exported, mode):
     assert result.size_bytes == result.path.stat().st_size == metrics.size_bytes
     assert 0.0 <= result.max_abs_diff <= DEFAULT_TOLERANCES[mode]
     assert result.top1_agreement >= DEFAULT_MIN_TOP1_AGREEMENT[mode]
-    assert json.loads(json.dumps(result.to_dict()))["path"] == str(result.path)
+    # Default verification: the first 64 representative samples, no labels.
+    assert result.verify_samples == 64
+    assert result.keras_accuracy is None and result.tflite_accuracy is None
+    as_json = json.loads(json.dumps(result.to_dict()))
+    assert as_json["path"] == str(result.path)
+    assert as_json["verify_samples"] == 64 and as_json["keras_accuracy"] is None
 
 
 def test_sizes_shrink_with_quantization(exported):
@@ -162,6 +169,8 @@ def test_no_verification_without_data(trained, tmp_path):
     result = export_tflite(trained[0], tmp_path / "m.tflite", "float16")
     assert result.max_abs_diff is None
     assert result.top1_agreement is None
+    assert result.keras_accuracy is None and result.tflite_accuracy is None
+    assert result.verify_samples == 0
     assert result.path.is_file()
 
 
@@ -182,6 +191,13 @@ def test_verification_failure_writes_nothing(trained, tiny_images, tmp_path):
     )
     assert "(tolerance 0)" in message
     assert f"top-1 agreement is {error.top1_agreement:.1%}" in message
+    assert "Pass a larger `tolerance`, better `representative_data`, or choose another mode." in (
+        message
+    )
+    # No labels: the accuracy was not checked.
+    assert "accuracy" not in message.replace("top-1 agreement", "")
+    assert error.verify_samples == 64
+    assert error.keras_accuracy is error.tflite_accuracy is error.max_accuracy_drop is None
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
 
@@ -200,9 +216,10 @@ def test_verify_catches_a_different_model(trained, tiny_images, exported):
     x_test = tiny_images[2]
     checked = dict(mode="float32", tolerance=DEFAULT_TOLERANCES["float32"], min_top1_agreement=0.98)
     # Control: the model the file came from passes.
-    diff, agreement = _tflite._verify(model, data, x_test, **checked)
-    assert diff <= DEFAULT_TOLERANCES["float32"]
-    assert agreement == 1.0
+    figures = _tflite._verify(model, data, x_test, **checked)
+    assert figures.max_abs_diff <= DEFAULT_TOLERANCES["float32"]
+    assert figures.top1_agreement == 1.0
+    assert figures.samples == len(x_test)
     # Same architecture, fresh weights: must fail.
     other = keras.models.clone_model(model)
     with pytest.raises(ExportVerificationError, match=r"^float32 export failed verification"):
@@ -302,3 +319,238 @@ def test_int8_with_float_io(trained, tiny_images, tmp_path):
     with pytest.raises(ValueError, match=r"Received: int8_io='no'; expected True or False"):
         export_tflite(trained, tmp_path / "n.tflite", mode="int8", representative_data=x,
                       int8_io="no")
+
+
+# --- accuracy check (verify_labels, max_accuracy_drop) ----------------------
+
+
+def _accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores, axis=1) == labels))
+
+
+def test_default_max_accuracy_drop_is_half_a_point():
+    assert DEFAULT_MAX_ACCURACY_DROP == 0.005
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_accuracy_figures_match_a_hand_computation(trained, tiny_images, tmp_path, mode):
+    model, _ = trained
+    x_train, _, x_test, y_test = tiny_images
+    # 30 samples: one flipped prediction is 3.3 points, over the default limit;
+    # this test checks the figures, not the limit.
+    result = export_tflite(
+        model, tmp_path / f"{mode}.tflite", mode, representative_data=x_train,
+        verify_data=x_test, verify_labels=y_test, max_accuracy_drop=0.2,
+    )
+    keras_accuracy = _accuracy(model.predict(x_test, verbose=0), y_test)
+    tflite_accuracy = _accuracy(TFLiteRunner(result.path).predict(x_test), y_test)
+    assert keras_accuracy >= 0.9
+    assert result.keras_accuracy == keras_accuracy
+    assert result.tflite_accuracy == tflite_accuracy
+    assert result.verify_samples == 30
+    as_dict = result.to_dict()
+    assert as_dict["keras_accuracy"] == keras_accuracy
+    assert as_dict["tflite_accuracy"] == tflite_accuracy
+    assert as_dict["verify_samples"] == 30
+    if mode == "float32":
+        assert result.tflite_accuracy == result.keras_accuracy
+
+
+def test_column_labels_are_accepted_with_the_default_limit(trained, tiny_images, tmp_path):
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3]
+    result = export_tflite(
+        model, tmp_path / "m.tflite", verify_data=x_test, verify_labels=y_test[:, None]
+    )
+    assert result.keras_accuracy == result.tflite_accuracy == _accuracy(
+        model.predict(x_test, verbose=0), y_test
+    )
+
+
+@pytest.fixture
+def tflite_outputs(monkeypatch):
+    """Replace the TFLite model's outputs: ``outputs.change = f(real outputs) -> outputs``."""
+
+    class Patch:
+        change = staticmethod(lambda out: out)
+        returned: list[np.ndarray] = []
+
+    real = _tflite._tflite_outputs
+
+    def patched(tflite_model, x):
+        out = np.asarray(Patch.change(real(tflite_model, x)), dtype="float32")
+        Patch.returned.append(out)
+        return out
+
+    monkeypatch.setattr(_tflite, "_tflite_outputs", patched)
+    return Patch
+
+
+# Only the accuracy is checked: outputs may differ and top-1 classes disagree.
+_ACCURACY_ONLY = {"tolerance": math.inf, "min_top1_agreement": 0.0}
+
+
+def test_accuracy_drop_fails_and_writes_nothing(trained, tiny_images, tmp_path, tflite_outputs):
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3]
+    # Every TFLite prediction moves to the next class.
+    tflite_outputs.change = lambda out: np.roll(out, 1, axis=1)
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ExportVerificationError) as info:
+        export_tflite(model, path, verify_data=x_test, verify_labels=y_test, **_ACCURACY_ONLY)
+    error = info.value
+    keras_accuracy = _accuracy(model.predict(x_test, verbose=0), y_test)
+    tflite_accuracy = _accuracy(tflite_outputs.returned[-1], y_test)
+    assert keras_accuracy >= 0.9 and tflite_accuracy <= 0.1
+    assert error.keras_accuracy == keras_accuracy
+    assert error.tflite_accuracy == tflite_accuracy
+    assert error.max_accuracy_drop == DEFAULT_MAX_ACCURACY_DROP
+    assert error.verify_samples == 30
+    assert error.top1_agreement == 0.0
+    drop = f"{100 * (keras_accuracy - tflite_accuracy):.3g}"
+    message = str(error)
+    assert message.startswith(
+        f"float32 export failed verification on 30 samples: accuracy "
+        f"{100 * tflite_accuracy:.1f} % vs {100 * keras_accuracy:.1f} % in Keras "
+        f"(drop {drop} pt > 0.5 pt allowed); max abs difference"
+    )
+    assert f"The file was not written to '{path}'." in message
+    assert "Pass a larger `max_accuracy_drop`, better `representative_data`" in message
+    assert "`tolerance`" not in message
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+    figures = error.to_dict()
+    assert figures == {
+        "mode": "float32",
+        "verify_samples": 30,
+        "max_abs_diff": error.max_abs_diff,
+        "tolerance": math.inf,
+        "top1_agreement": 0.0,
+        "min_top1_agreement": 0.0,
+        "keras_accuracy": keras_accuracy,
+        "tflite_accuracy": tflite_accuracy,
+        "max_accuracy_drop": 0.005,
+    }
+
+
+def test_more_accurate_tflite_passes(trained, tiny_images, tmp_path, tflite_outputs):
+    model, _ = trained
+    x_test, labels = tiny_images[2], tiny_images[3].copy()
+    labels[:5] = (labels[:5] + 1) % 3  # Keras gets these 5 wrong
+    tflite_outputs.change = lambda out: np.eye(3, dtype="float32")[labels]
+    result = export_tflite(
+        model, tmp_path / "m.tflite", verify_data=x_test, verify_labels=labels,
+        max_accuracy_drop=0.0, **_ACCURACY_ONLY,
+    )
+    assert result.tflite_accuracy == 1.0
+    assert result.keras_accuracy == _accuracy(model.predict(x_test, verbose=0), labels) <= 25 / 30
+    assert result.path.is_file()
+
+
+@pytest.mark.parametrize(("flipped", "fails"), [(3, False), (4, True)])
+def test_a_drop_of_exactly_the_limit_passes(
+    trained, tiny_images, tmp_path, tflite_outputs, flipped, fails
+):
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3]
+    right = np.flatnonzero(model.predict(x_test, verbose=0).argmax(axis=1) == y_test)
+
+    def flip(out):
+        out = out.copy()
+        out[right[:flipped]] = np.roll(out[right[:flipped]], 1, axis=1)
+        return out
+
+    tflite_outputs.change = flip
+    # 3 samples in 30 is exactly 0.1: counted, not subtracted as floats.
+    kwargs = dict(verify_data=x_test, verify_labels=y_test, max_accuracy_drop=0.1)
+    if fails:
+        with pytest.raises(ExportVerificationError, match=r"\(drop 13\.3 pt > 10 pt allowed\)"):
+            export_tflite(model, tmp_path / "m.tflite", **kwargs, **_ACCURACY_ONLY)
+    else:
+        result = export_tflite(model, tmp_path / "m.tflite", **kwargs, **_ACCURACY_ONLY)
+        assert result.keras_accuracy - result.tflite_accuracy == pytest.approx(0.1)
+
+
+def test_output_failure_message_also_gives_the_accuracy(trained, tiny_images, tmp_path):
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3]
+    with pytest.raises(ExportVerificationError) as info:
+        export_tflite(
+            model, tmp_path / "m.tflite", "float16", verify_data=x_test, verify_labels=y_test,
+            tolerance=0.0,
+        )
+    error = info.value
+    assert error.keras_accuracy == error.tflite_accuracy  # float16 flips no prediction here
+    message = str(error)
+    assert "; accuracy " in message and " in Keras (no drop, limit 0.5 pt)" in message
+    assert "`max_accuracy_drop`" not in message
+
+
+def test_error_keeps_its_old_constructor():
+    error = ExportVerificationError(
+        "int8 export failed verification (test)", mode="int8", max_abs_diff=0.9,
+        tolerance=0.15, top1_agreement=0.1, min_top1_agreement=0.9,
+    )
+    assert error.keras_accuracy is None and error.verify_samples is None
+    assert error.to_dict()["max_abs_diff"] == 0.9
+    assert json.loads(json.dumps(error.to_dict()))["max_accuracy_drop"] is None
+
+
+_DATA = np.zeros((64, 8, 8, 1), "float32")
+_LABELS = np.arange(64) % 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"verify_labels": _LABELS},
+            r"Received: verify_labels with verify_data=None; expected verify_data too",
+        ),
+        (
+            {"verify_labels": _LABELS, "representative_data": _DATA},
+            r"Received: verify_labels with verify_data=None",
+        ),
+        (
+            {"verify_data": _DATA, "verify_labels": _LABELS[:10]},
+            r"^Received: verify_labels with 10 labels; expected 64, one per verify_data "
+            r"sample\.$",
+        ),
+        (
+            {"verify_data": _DATA, "verify_labels": _LABELS.astype("float32")},
+            r"Received: verify_labels with shape \(64,\) and dtype float32; expected integer "
+            r"class labels of shape \(n,\)",
+        ),
+        (
+            {"verify_data": _DATA, "verify_labels": np.eye(3, dtype="int64")[_LABELS]},
+            r"with shape \(64, 3\) and dtype int64; .*one-hot labels, pass "
+            r"labels\.argmax\(axis=1\)",
+        ),
+        (
+            {"verify_data": _DATA, "verify_labels": _LABELS == 1},
+            r"dtype bool; expected integer class labels",
+        ),
+        (
+            {"verify_data": _DATA, "verify_labels": _LABELS - 1},
+            r"Received: verify_labels with the label -1; expected class indices in \[0, 2\] "
+            r"for a model with 3 classes\.",
+        ),
+        (
+            {"verify_data": _DATA, "verify_labels": _LABELS + 1},
+            r"Received: verify_labels with the label 3; expected class indices in \[0, 2\]",
+        ),
+        (
+            {"max_accuracy_drop": 1.0},
+            r"Received: max_accuracy_drop=1\.0; expected a fraction in \[0, 1\) \(0\.005 allows "
+            r"half a percentage point\)\.",
+        ),
+        ({"max_accuracy_drop": -0.01}, r"Received: max_accuracy_drop=-0\.01; expected a fraction"),
+        ({"max_accuracy_drop": "0.5%"}, r"Received: max_accuracy_drop='0\.5%'; expected"),
+        ({"max_accuracy_drop": True}, r"Received: max_accuracy_drop=True; expected"),
+        ({"max_accuracy_drop": float("nan")}, r"Received: max_accuracy_drop=nan; expected"),
+    ],
+)
+def test_label_and_drop_errors(trained, tmp_path, no_conversion, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        export_tflite(trained[0], tmp_path / "m.tflite", **kwargs)
+    assert not (tmp_path / "m.tflite").exists()
