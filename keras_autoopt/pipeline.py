@@ -106,14 +106,47 @@ def build_hypermodel(config: PipelineConfig, dataset: Dataset) -> kt.HyperModel:
                              optimizer_space=space)
 
 
-def _check_dataset_argument(dataset: Any) -> Dataset | str:
-    """A `Dataset` or a `load_dataset` source (paths as strings), else a ConfigError."""
+def _resolve_arguments(dataset: Any, config: PipelineConfig | None, hypermodel: Any,
+                       kwargs: dict[str, Any]
+                       ) -> tuple[PipelineConfig, kt.HyperModel | None, Dataset | str]:
+    """Check the shared arguments of `run_pipeline` and `run_worker`; build the config.
+
+    Returns:
+        The configuration, the HyperModel (None: the configured one) and the
+        data argument (a `Dataset`, or a `load_dataset` source with paths as
+        strings).
+
+    Raises:
+        ConfigError: For a bad argument, or both ``config`` and keyword arguments.
+    """
+    if isinstance(hypermodel, str):
+        kwargs["hypermodel"], hypermodel = hypermodel, None
     if isinstance(dataset, os.PathLike):
         dataset = os.fspath(dataset)
+    if config is None:
+        if isinstance(dataset, str):
+            kwargs.setdefault("dataset", dataset)
+        config = make_config(**kwargs)
+    elif kwargs:
+        raise ConfigError(
+            f"Received: config and keyword arguments {sorted(kwargs)}; expected one of them."
+        )
+    if hypermodel is not None and not isinstance(hypermodel, kt.HyperModel):
+        raise ConfigError(
+            f"Received: hypermodel={hypermodel!r}; expected a keras_tuner.HyperModel or None."
+        )
     if not isinstance(dataset, (Dataset, str)):
         raise ConfigError(f"Received: dataset={dataset!r}; expected a Dataset, a data set "
                           "name or a path.")
-    return dataset
+    return config, hypermodel, dataset
+
+
+def _load(dataset: Dataset | str, config: PipelineConfig) -> Dataset:
+    """The `Dataset` itself, or the configured one loaded (with the configured split)."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    options = config.dataset.model_dump(exclude={"source"}, exclude_none=True)
+    return load_dataset(config.dataset.source, seed=config.seed, **options)
 
 
 @contextlib.contextmanager
@@ -303,21 +336,7 @@ def run_pipeline(
         keras_autoopt.search.SetupError: If the HyperModel cannot take the data.
 
     """
-    if isinstance(hypermodel, str):
-        kwargs["hypermodel"], hypermodel = hypermodel, None
-    if config is None:
-        if isinstance(dataset, str):
-            kwargs.setdefault("dataset", dataset)
-        config = make_config(**kwargs)
-    elif kwargs:
-        raise ConfigError(
-            f"Received: config and keyword arguments {sorted(kwargs)}; expected one of them."
-        )
-    if hypermodel is not None and not isinstance(hypermodel, kt.HyperModel):
-        raise ConfigError(
-            f"Received: hypermodel={hypermodel!r}; expected a keras_tuner.HyperModel or None."
-        )
-    dataset = _check_dataset_argument(dataset)
+    config, hypermodel, dataset = _resolve_arguments(dataset, config, hypermodel, kwargs)
     out = sys.stdout if stream is None else stream
     try:
         chief_env = None if serve is None else distributed_env(serve, "chief")
@@ -341,9 +360,7 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
             f"Received: KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']!r}, a worker "
             "id; expected run_worker() (keras-autoopt worker) to run a worker, or an id "
             "containing 'chief' for the process that serves the search.")
-    if not isinstance(dataset, Dataset):
-        options = config.dataset.model_dump(exclude={"source"}, exclude_none=True)
-        dataset = load_dataset(config.dataset.source, seed=config.seed, **options)
+    dataset = _load(dataset, config)
     output_dir = Path(output_dir)
     resumed = _prepare_output(output_dir, config, overwrite, sweep=role is None)
 
@@ -545,16 +562,9 @@ def run_worker(
     if "chief" in worker_id:
         raise ConfigError(f"Received: worker_id={worker_id!r}; expected an id without "
                           "'chief' (keras-tuner makes any such process a chief).")
-    if isinstance(hypermodel, str):
-        kwargs["hypermodel"], hypermodel = hypermodel, None
-    if config is None:
-        if isinstance(dataset, str):
-            kwargs.setdefault("dataset", dataset)
-        config = make_config(**kwargs)
+    config, hypermodel, dataset = _resolve_arguments(dataset, config, hypermodel, kwargs)
     out = sys.stdout if stream is None else stream
-    if not isinstance(dataset, Dataset):
-        options = config.dataset.model_dump(exclude={"source"}, exclude_none=True)
-        dataset = load_dataset(config.dataset.source, seed=config.seed, **options)
+    dataset = _load(dataset, config)
     output_dir = Path(output_dir)
     _prepare_output(output_dir, config, overwrite=False, sweep=False)
     keras.utils.set_random_seed(config.seed)
