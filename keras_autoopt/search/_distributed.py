@@ -35,14 +35,13 @@ from typing import Any
 
 from keras_autoopt._backend import kt
 from keras_autoopt._checks import check_positive_float
+from keras_autoopt.search._reliability import ENDED_STATUSES
 
 __all__ = ["DISTRIBUTED_ENV", "TrialLeases", "WorkerHeartbeat", "distributed_env",
            "distributed_role"]
 
 #: The environment variables of keras-tuner's distributed mode.
 DISTRIBUTED_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-
-_ENDED = ("COMPLETED", "FAILED")
 
 
 def _status(trial) -> str:
@@ -164,7 +163,7 @@ class TrialLeases:
                 if ongoing is not None and ongoing.trial_id == trial_id:
                     del self.oracle.ongoing_trials[tuner_id]
                 self.oracle.tuner_ids.discard(tuner_id)
-                if _status(self.oracle.trials[trial_id]) not in _ENDED \
+                if _status(self.oracle.trials[trial_id]) not in ENDED_STATUSES \
                         and trial_id not in self.oracle._retry_queue:
                     self.oracle._retry_queue.append(trial_id)
                     revoked.append(trial_id)

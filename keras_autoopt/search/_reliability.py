@@ -215,7 +215,7 @@ def failure_reason(message: str | None) -> str | None:
 
 
 #: Trial statuses after which a trial never runs again.
-_ENDED = ("COMPLETED", "FAILED")
+ENDED_STATUSES = ("COMPLETED", "FAILED")
 #: Statuses of a trial that started and has not ended.
 _UNFINISHED = ("RUNNING", "INVALID")
 
@@ -247,12 +247,12 @@ def repair_reloaded_oracle(oracle: kt.Oracle) -> dict[str, list[str]]:
         return moved
     ongoing = {trial.trial_id for trial in oracle.ongoing_trials.values()}
     for trial_id in list(queue):
-        if trials[trial_id].status in _ENDED:
+        if trials[trial_id].status in ENDED_STATUSES:
             queue.remove(trial_id)
             moved["unqueued"].append(trial_id)
     for trial_id, trial in sorted(trials.items()):
         status = str(getattr(trial.status, "value", trial.status))
-        if status in _ENDED and trial_id not in oracle.end_order:
+        if status in ENDED_STATUSES and trial_id not in oracle.end_order:
             oracle.end_order.append(trial_id)
         elif status in _UNFINISHED and trial_id not in queue and trial_id not in ongoing:
             queue.append(trial_id)
