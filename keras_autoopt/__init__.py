@@ -32,6 +32,13 @@ from keras_autoopt.distill import (
     FeatureDistillation,
     LogitsDistillation,
 )
+from keras_autoopt.load import (
+    ModelFileError,
+    TrustedModelWarning,
+    UnsafeModelError,
+    inspect_model_file,
+    load_model_file,
+)
 from keras_autoopt.export import EXPORT_MODES, ExportResult, ExportVerificationError, export_tflite
 from keras_autoopt.measure import TFLiteMetrics, TFLiteRunner, measure_tflite
 from keras_autoopt.pipeline import PipelineResult, run_pipeline, run_worker
@@ -60,6 +67,7 @@ from keras_autoopt.search import (
     make_tuner,
     oracle_objectives,
     pareto_front,
+    set_debug,
 )
 
 __version__ = "0.1.0"
@@ -90,6 +98,7 @@ __all__ = [
     "FeatureDistillation",
     "GreedyOracle",
     "LogitsDistillation",
+    "ModelFileError",
     "Objective",
     "OptimizerSpace",
     "OptunaOracle",
@@ -102,6 +111,8 @@ __all__ = [
     "TFLiteRunner",
     "TransferHyperModel",
     "TrialLogger",
+    "TrustedModelWarning",
+    "UnsafeModelError",
     "__version__",
     "auto_compress",
     "environment_info",
@@ -111,8 +122,10 @@ __all__ = [
     "from_npz",
     "from_tf_dataset",
     "hypervolume",
+    "inspect_model_file",
     "load_config",
     "load_dataset",
+    "load_model_file",
     "make_oracle",
     "make_tuner",
     "measure_tflite",
@@ -120,6 +133,7 @@ __all__ = [
     "pareto_front",
     "run_pipeline",
     "run_worker",
+    "set_debug",
     "train_mixed_precision",
     "write_report",
 ]

@@ -176,3 +176,14 @@ def check_positive_float(name: str, value: Any) -> float:
             or not math.isfinite(value) or value <= 0:
         raise ValueError(f"Received: {name}={value!r}; expected a positive number.")
     return float(value)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Check that ``value`` is True or False (not 1, not "yes").
+
+    Raises:
+        ValueError: Naming ``name`` and the value received.
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"Received: {name}={value!r}; expected True or False.")
+    return value

@@ -10,6 +10,7 @@ from typing import Any
 from keras_autoopt._backend import keras, kt
 from keras_autoopt.config import ConfigError, PipelineConfig
 from keras_autoopt.data import Dataset
+from keras_autoopt.load import ModelFileError, load_model_file
 from keras_autoopt.search import (
     CompressionSpace,
     Constraints,
@@ -49,20 +50,24 @@ class DeployableOutcome:
     done_before: int
 
 
-def _load_teacher(path: str | None) -> keras.Model | None:
+def _load_teacher(path: str | None, trust_model: bool = False) -> keras.Model | None:
     if path is None:
         return None
-    from keras_autoopt.pipeline import load_model_file
-
-    teacher = load_model_file(path, arg="teacher")
+    try:
+        teacher = load_model_file(path, arg="teacher", trust_model=trust_model)
+    except ModelFileError as exc:
+        raise ConfigError(str(exc)) from None
     teacher.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     return teacher
 
 
 def build_deployable_tuner(config: PipelineConfig, hypermodel: kt.HyperModel,
-                           output_dir: Path, logger: TrialLogger | None = None
-                           ) -> DeployableTuner:
+                           output_dir: Path, logger: TrialLogger | None = None, *,
+                           trust_model: bool = False) -> DeployableTuner:
     """The configured `DeployableTuner` (resuming from ``output_dir/search``).
+
+    ``trust_model`` lets the teacher file run the code it holds (see
+    `keras_autoopt.load.load_model_file`).
 
     Raises:
         ConfigError: For a teacher that cannot be loaded.
@@ -74,8 +79,9 @@ def build_deployable_tuner(config: PipelineConfig, hypermodel: kt.HyperModel,
                                  if config.constraints is not None else {}))
     oracle = make_oracle(config.oracle_name(), oracle_objectives(objectives),
                          max_trials=config.trials, seed=config.seed)
+    teacher = _load_teacher(config.teacher, trust_model)
     tuner = DeployableTuner(hypermodel, oracle, objectives=objectives, constraints=constraints,
-                            compression=compression, teacher=_load_teacher(config.teacher),
+                            compression=compression, teacher=teacher,
                             max_retries_per_trial=config.max_retries_per_trial,
                             max_consecutive_failed_trials=config.max_consecutive_failed_trials,
                             directory=output_dir, project_name="search")
@@ -157,14 +163,17 @@ def run_deployable_search(tuner: DeployableTuner, config: PipelineConfig, datase
                              pareto=pareto, wall_time_s=wall, done_before=done_before)
 
 
-def check_teacher(config: PipelineConfig, dataset: Dataset) -> None:
+def check_teacher(config: PipelineConfig, dataset: Dataset, *, trust_model: bool = False
+                  ) -> None:
     """Load the configured teacher once before any training and check its shapes.
+
+    A teacher file that would run code on load is refused unless ``trust_model``.
 
     Raises:
         ConfigError: For a missing or unusable teacher file, or one whose input or
             output shape does not match the data.
     """
-    teacher = _load_teacher(config.teacher)
+    teacher = _load_teacher(config.teacher, trust_model)
     if teacher is None:
         return
     if tuple(teacher.input_shape[1:]) != tuple(dataset.input_shape) or \

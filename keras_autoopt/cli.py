@@ -3,19 +3,26 @@
 ``keras-autoopt demo`` runs the whole pipeline on the embedded digits data;
 ``keras-autoopt run --config FILE.yaml`` runs a user's configuration. Bad
 input (a malformed or invalid YAML file, unusable data, an output folder
-holding another run) prints one clear message and exits with code 2, without
-a traceback.
+holding another run, a model file that would run code on load) prints one
+clear message and exits with code 2, without a traceback. Any other failure
+(a layer TF-MOT cannot wrap, a converter error, memory running out) prints
+one line naming the stage, the cause and what to do, and exits with code 1;
+``--debug`` prints the traceback too.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from keras_autoopt._failure import describe_failure
 from keras_autoopt.config import ConfigError, PipelineConfig, load_config
 from keras_autoopt.data import DatasetError
+from keras_autoopt.load import ModelFileError, TrustedModelWarning
 from keras_autoopt.pipeline import (
     DEFAULT_HEARTBEAT_S,
     DEFAULT_TRIAL_TIMEOUT_S,
@@ -24,7 +31,7 @@ from keras_autoopt.pipeline import (
     run_worker,
 )
 from keras_autoopt.report import format_stages_table
-from keras_autoopt.search import SearchStopped, SetupError
+from keras_autoopt.search import SearchStopped, SetupError, set_debug
 
 #: The demo: digits, a searchable ConvNet, a small multi-objective search (validation
 #: accuracy vs gzip bytes of each trial's exported .tflite, pruning / clustering /
@@ -36,8 +43,21 @@ DEMO_CONFIG = PipelineConfig(
 )
 
 EXIT_USAGE = 2
-#: Exit code of a search that stopped on failing trials (nothing was wrong with the input).
+#: Exit code of a search that stopped on failing trials, or of a stage that failed
+#: (nothing was wrong with the input).
 EXIT_FAILED = 1
+#: Exit code after Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+_TRUST_HELP = ("load a model file even if loading runs code it holds (Lambda layers, custom "
+               "classes); only for files you trust")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="show tracebacks of failures (and of failed trials)")
+    return common
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,9 +66,10 @@ def _parser() -> argparse.ArgumentParser:
         description="Search, export and measure accurate, cheap TFLite models.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common()
 
     demo = commands.add_parser(
-        "demo", help="run the whole pipeline on the embedded digits data",
+        "demo", parents=[common], help="run the whole pipeline on the embedded digits data",
         description="Search ConvNets on scikit-learn's digits (1,797 8x8 images) for the "
                     "Pareto front of validation accuracy vs gzip bytes (every trial pruned, "
                     "clustered and quantized as sampled, exported and measured under LiteRT), "
@@ -62,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="start over instead of resuming a run in the output folder")
 
     run = commands.add_parser(
-        "run", help="run the pipeline from a YAML configuration",
+        "run", parents=[common], help="run the pipeline from a YAML configuration",
         description="Run the pipeline from a YAML file with the keys dataset, hypermodel, "
                     "tuner, trials, epochs, export_modes, seed, executions_per_trial, refit, "
                     "compress, and for a multi-objective search objectives, oracle, "
@@ -80,8 +101,10 @@ def _parser() -> argparse.ArgumentParser:
                      metavar="SECONDS",
                      help="with --serve: a worker silent this long has its trial handed to "
                           "another (default: %(default)s)")
+    run.add_argument("--trust-model", action="store_true", help=_TRUST_HELP + " (teacher:)")
     worker = commands.add_parser(
-        "worker", help="run trials of a distributed search served by `run --serve`",
+        "worker", parents=[common],
+        help="run trials of a distributed search served by `run --serve`",
         description="Ask the chief for trials until the search ends, writing them into the "
                     "chief's output folder (shared). Same configuration as the chief; the "
                     "exports and the report are the chief's. keras-tuner's variables "
@@ -99,8 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                         metavar="SECONDS",
                         help="seconds between two reports on the running trial "
                              "(default: %(default)s)")
+    worker.add_argument("--trust-model", action="store_true", help=_TRUST_HELP + " (teacher:)")
     compress = commands.add_parser(
-        "compress", help="compress a saved model within an accuracy budget",
+        "compress", parents=[common], help="compress a saved model within an accuracy budget",
         description="Per-layer sensitivity analysis, pruning, clustering and QAT of a saved "
                     "tf_keras classifier, stopping at the accuracy budget; every stage is "
                     "exported to TFLite and measured under LiteRT.",
@@ -114,7 +138,19 @@ def _parser() -> argparse.ArgumentParser:
                           help="largest validation accuracy drop, as a fraction "
                                "(default: %(default)s)")
     compress.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    compress.add_argument("--trust-model", action="store_true", help=_TRUST_HELP)
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Our own warnings as one line; others as Python shows them."""
+    if issubclass(category, TrustedModelWarning):
+        print(f"keras-autoopt: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,50 +160,75 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: Arguments without the program name; None means ``sys.argv[1:]``.
 
     Returns:
-        The exit code: 0 on success, 2 for bad input.
+        The exit code: 0 on success, 2 for bad input, 1 for a search that
+        stopped or a stage that failed, 130 after Ctrl-C.
 
     """
     args = _parser().parse_args(argv)
+    set_debug(True if args.debug else None)  # None: KERAS_AUTOOPT_DEBUG decides
+    saved_showwarning = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
-        if args.output is not None and Path(args.output).exists() \
-                and not Path(args.output).is_dir():
-            raise ConfigError(f"Received: --output={args.output!r}, which is a file; expected "
-                              "a folder (existing or not).")
-        if args.command == "compress":
-            if not 0 <= args.max_accuracy_drop < 1:
-                raise ConfigError(
-                    f"Received: --max-accuracy-drop={args.max_accuracy_drop}; expected a "
-                    "fraction in [0, 1), e.g. 0.01 for one point.")
-            result = compress_saved_model(args.model, args.output, dataset=args.dataset,
-                                          seed=args.seed,
-                                          max_accuracy_drop=args.max_accuracy_drop)
-            print("\n" + format_stages_table(result.report["stages"]))
-            print(f"\nReport: {result.paths.markdown}")
-            return 0
-        if args.command == "worker":
-            config = load_config(args.config) if args.config else DEMO_CONFIG
-            run_worker(args.chief, args.worker_id, output_dir=args.output, config=config,
-                       heartbeat=args.heartbeat)
-            return 0
-        if args.command == "demo":
-            if args.trials < 1:
-                raise ConfigError(
-                    f"Received: --trials={args.trials}; expected a positive integer."
-                )
-            config = DEMO_CONFIG.model_copy(update={"trials": args.trials})
-            output = args.output
-        else:
-            config = load_config(args.config)
-            output = args.output or str(Path("runs") / Path(args.config).stem)
-        serve = getattr(args, "serve", None)
-        run_pipeline(output_dir=output, config=config, overwrite=args.overwrite, serve=serve,
-                     **({"trial_timeout": args.trial_timeout} if serve else {}))
-    except (ConfigError, DatasetError, SetupError) as exc:
-        print(f"keras-autoopt: error: {exc}", file=sys.stderr)
+        return _run_command(args)
+    except (ConfigError, DatasetError, SetupError, ModelFileError) as exc:
+        _report(args, f"keras-autoopt: error: {exc}")
         return EXIT_USAGE
     except SearchStopped as exc:
-        print(f"keras-autoopt: the search stopped: {exc}", file=sys.stderr)
+        _report(args, f"keras-autoopt: the search stopped: {exc}")
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        _report(args, "keras-autoopt: interrupted; run the same command again to resume.")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # anything else: one line, the traceback only with --debug
+        _report(args, f"keras-autoopt: {args.command}: {describe_failure(exc)}")
+        return EXIT_FAILED
+    finally:
+        warnings.showwarning = saved_showwarning
+        set_debug(None)
+
+
+def _report(args: argparse.Namespace, line: str) -> None:
+    if args.debug:
+        traceback.print_exc()
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    if args.output is not None and Path(args.output).exists() \
+            and not Path(args.output).is_dir():
+        raise ConfigError(f"Received: --output={args.output!r}, which is a file; expected "
+                          "a folder (existing or not).")
+    if args.command == "compress":
+        if not 0 <= args.max_accuracy_drop < 1:
+            raise ConfigError(
+                f"Received: --max-accuracy-drop={args.max_accuracy_drop}; expected a "
+                "fraction in [0, 1), e.g. 0.01 for one point.")
+        result = compress_saved_model(args.model, args.output, dataset=args.dataset,
+                                      seed=args.seed,
+                                      max_accuracy_drop=args.max_accuracy_drop,
+                                      trust_model=args.trust_model)
+        print("\n" + format_stages_table(result.report["stages"]))
+        print(f"\nReport: {result.paths.markdown}")
+        return 0
+    if args.command == "worker":
+        config = load_config(args.config) if args.config else DEMO_CONFIG
+        run_worker(args.chief, args.worker_id, output_dir=args.output, config=config,
+                   heartbeat=args.heartbeat, trust_model=args.trust_model)
+        return 0
+    if args.command == "demo":
+        if args.trials < 1:
+            raise ConfigError(
+                f"Received: --trials={args.trials}; expected a positive integer."
+            )
+        config = DEMO_CONFIG.model_copy(update={"trials": args.trials})
+        output = args.output
+    else:
+        config = load_config(args.config)
+        output = args.output or str(Path("runs") / Path(args.config).stem)
+    serve = getattr(args, "serve", None)
+    run_pipeline(output_dir=output, config=config, overwrite=args.overwrite, serve=serve,
+                 trust_model=getattr(args, "trust_model", False),
+                 **({"trial_timeout": args.trial_timeout} if serve else {}))
     return 0
 
 

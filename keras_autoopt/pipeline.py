@@ -29,12 +29,14 @@ from typing import Any, TextIO
 import numpy as np
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt._checks import check_positive_float
+from keras_autoopt._checks import check_bool, check_positive_float
+from keras_autoopt._failure import stage
 from keras_autoopt._io import atomic_save_model, atomic_write_text, remove_stale_temp_files
 from keras_autoopt.compress import auto_compress
 from keras_autoopt.config import ConfigError, PipelineConfig, make_config
 from keras_autoopt.data import Dataset, load_dataset
 from keras_autoopt.export import ExportVerificationError, export_tflite
+from keras_autoopt.load import load_model_file
 from keras_autoopt.measure import measure_tflite
 from keras_autoopt.report import ReportPaths, environment_info, format_models_table, write_report
 from keras_autoopt.search import (
@@ -228,11 +230,13 @@ def _trial_records(tuner: kt.Tuner, hypermodel: kt.HyperModel) -> list[dict[str,
 
 
 def build_tuner(config: PipelineConfig, hypermodel: kt.HyperModel, dataset: Dataset,
-                output_dir: Path, logger: TrialLogger | None) -> kt.Tuner:
+                output_dir: Path, logger: TrialLogger | None, *,
+                trust_model: bool = False) -> kt.Tuner:
     """The configured tuner, resuming from ``output_dir/search``.
 
     A multi-objective configuration gives a `DeployableTuner` (its teacher
-    loaded and checked first); otherwise the named keras-tuner tuner.
+    loaded and checked first, refused if its file would run code on load
+    unless ``trust_model``); otherwise the named keras-tuner tuner.
 
     Raises:
         ConfigError: For a teacher that cannot be used with ``dataset``.
@@ -240,8 +244,9 @@ def build_tuner(config: PipelineConfig, hypermodel: kt.HyperModel, dataset: Data
     if config.multi_objective:
         from keras_autoopt._deployable_run import build_deployable_tuner, check_teacher
 
-        check_teacher(config, dataset)
-        return build_deployable_tuner(config, hypermodel, output_dir, logger)
+        check_teacher(config, dataset, trust_model=trust_model)
+        return build_deployable_tuner(config, hypermodel, output_dir, logger,
+                                      trust_model=trust_model)
     return make_tuner(
         config.tuner, hypermodel, directory=output_dir, project_name="search",
         max_trials=config.trials, max_epochs=config.epochs[1], seed=config.seed,
@@ -294,6 +299,7 @@ def run_pipeline(
     stream: TextIO | None = None,
     serve: str | None = None,
     trial_timeout: float = DEFAULT_TRIAL_TIMEOUT_S,
+    trust_model: bool = False,
     **kwargs: Any,
 ) -> PipelineResult:
     """Search, export and measure: the whole job in one call.
@@ -322,6 +328,8 @@ def run_pipeline(
         serve: ``HOST:PORT`` to serve a distributed search on, or None.
         trial_timeout: Seconds without a report from a worker after which its
             trial is handed out again (distributed search only).
+        trust_model: Let the configured teacher file run the code it holds
+            (a ``Lambda`` layer, custom classes); refused by default.
         **kwargs: Fields of `PipelineConfig` when ``config`` is None.
 
     Returns:
@@ -341,15 +349,17 @@ def run_pipeline(
     try:
         chief_env = None if serve is None else distributed_env(serve, "chief")
         check_positive_float("trial_timeout", trial_timeout)
+        check_bool("trust_model", trust_model)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     with _environment(chief_env):
-        return _run(dataset, output_dir, config, hypermodel, overwrite, out, trial_timeout)
+        return _run(dataset, output_dir, config, hypermodel, overwrite, out, trial_timeout,
+                    trust_model)
 
 
 def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: PipelineConfig,
          hypermodel: kt.HyperModel | None, overwrite: bool, out: TextIO,
-         trial_timeout: float) -> PipelineResult:
+         trial_timeout: float, trust_model: bool) -> PipelineResult:
     """`run_pipeline` after its arguments are checked (in a chief's environment)."""
     try:
         role = distributed_role()
@@ -360,7 +370,8 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
             f"Received: KERASTUNER_TUNER_ID={os.environ['KERASTUNER_TUNER_ID']!r}, a worker "
             "id; expected run_worker() (keras-autoopt worker) to run a worker, or an id "
             "containing 'chief' for the process that serves the search.")
-    dataset = _load(dataset, config)
+    with stage("loading the data"):
+        dataset = _load(dataset, config)
     output_dir = Path(output_dir)
     resumed = _prepare_output(output_dir, config, overwrite, sweep=role is None)
 
@@ -368,8 +379,9 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
     hypermodel_name = config.hypermodel if hypermodel is None else type(hypermodel).__name__
     if hypermodel is None:
         hypermodel = build_hypermodel(config, dataset)
-    tuner = build_tuner(config, hypermodel, dataset, output_dir,
-                        TrialLogger(config.trials, out))
+    with stage("setting up the search"):
+        tuner = build_tuner(config, hypermodel, dataset, output_dir,
+                            TrialLogger(config.trials, out), trust_model=trust_model)
     leases = None
     if role == "chief":
         leases = TrialLeases(tuner.oracle, trial_timeout, stream=out).install()
@@ -391,7 +403,8 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
     if config.multi_objective:
         from keras_autoopt._deployable_run import run_deployable_search
 
-        outcome = run_deployable_search(tuner, config, dataset, output_dir)
+        with stage("search"):
+            outcome = run_deployable_search(tuner, config, dataset, output_dir)
         trials, search_time = outcome.records, outcome.wall_time_s
         pareto = outcome.pareto
         completed = [t for t in trials if t["status"] == "COMPLETED"]
@@ -402,7 +415,7 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
         trial_model = best_model
     else:
         start = time.perf_counter()
-        with failures_stop_cleanly(str(output_dir / "search")):
+        with stage("search"), failures_stop_cleanly(str(output_dir / "search")):
             tuner.search(
                 dataset.x_train, dataset.y_train,
                 validation_data=(dataset.x_val, dataset.y_val), verbose=0,
@@ -425,15 +438,17 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
                 f"({len(dataset.x_train) + len(dataset.x_val)} samples)",
                 file=out, flush=True,
             )
-            best_model = refit_best(hypermodel, best_trial.hyperparameters, dataset,
-                                    seed=config.seed)
+            with stage("refit"):
+                best_model = refit_best(hypermodel, best_trial.hyperparameters, dataset,
+                                        seed=config.seed)
         else:
             best_model = tuner.get_best_models(1)[0]
     models_dir = output_dir / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_model(best_model, models_dir / "best.keras")
 
-    models, export_failures = _export_best(best_model, config, dataset, output_dir, out)
+    with stage("export"):
+        models, export_failures = _export_best(best_model, config, dataset, output_dir, out)
     compression = None
     if pareto is not None:
         for trial in outcome.front:
@@ -450,7 +465,8 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
     if config.compress is not None:
         if trial_model is None:
             trial_model = tuner.get_best_models(1)[0]
-        compression = _compress_best(trial_model, config, dataset, output_dir, out)
+        with stage("compression"):
+            compression = _compress_best(trial_model, config, dataset, output_dir, out)
         chosen = compression.chosen
         models.append({
             "name": f"compressed_{chosen.name}",
@@ -503,7 +519,8 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
             "chosen": chosen_row,
             "budget": compression.report["budget"],
         }
-    paths = write_report(report, output_dir)
+    with stage("writing the report"):
+        paths = write_report(report, output_dir)
     print("\n" + format_models_table(models), file=out)
     print(f"\nReport: {paths.markdown}", file=out, flush=True)
     return PipelineResult(report=report, paths=paths, best_model=best_model,
@@ -524,6 +541,7 @@ def run_worker(
     hypermodel: kt.HyperModel | str | None = None,
     heartbeat: float = DEFAULT_HEARTBEAT_S,
     stream: TextIO | None = None,
+    trust_model: bool = False,
     **kwargs: Any,
 ) -> list[str]:
     """Run trials of the distributed search served by `run_pipeline` at ``chief``.
@@ -545,6 +563,7 @@ def run_worker(
         heartbeat: Seconds between two reports; keep it well below the
             chief's ``trial_timeout``.
         stream: Progress lines; None means standard output.
+        trust_model: As in `run_pipeline`.
         **kwargs: Fields of `PipelineConfig` when ``config`` is None.
 
     Returns:
@@ -557,6 +576,7 @@ def run_worker(
     try:
         env = distributed_env(chief, worker_id)
         check_positive_float("heartbeat", heartbeat)
+        check_bool("trust_model", trust_model)
     except ValueError as exc:
         raise ConfigError(str(exc).replace("tuner_id=", "worker_id=")) from None
     if "chief" in worker_id:
@@ -572,10 +592,10 @@ def run_worker(
         hypermodel = build_hypermodel(config, dataset)
     with _environment(env):
         tuner = build_tuner(config, hypermodel, dataset, output_dir,
-                            TrialLogger(config.trials, out))
+                            TrialLogger(config.trials, out), trust_model=trust_model)
         print(f"keras-autoopt worker {worker_id}: asking {chief} for trials", file=out,
               flush=True)
-        with WorkerHeartbeat(tuner.oracle, heartbeat) as beat:
+        with stage("search (worker)"), WorkerHeartbeat(tuner.oracle, heartbeat) as beat:
             tuner.search(dataset.x_train, dataset.y_train,
                          validation_data=(dataset.x_val, dataset.y_val), verbose=0)
     print(f"keras-autoopt worker {worker_id}: the search is over; ran trials "
@@ -583,34 +603,10 @@ def run_worker(
     return list(beat.trials_run)
 
 
-def load_model_file(path: str | os.PathLike, *, arg: str = "model") -> keras.Model:
-    """Load a saved tf_keras model (``.keras``, ``.h5`` or SavedModel folder).
-
-    Args:
-        path: The file or folder.
-        arg: The argument's name in error messages (``model``, ``teacher``).
-
-    Returns:
-        The model (not compiled).
-
-    Raises:
-        ConfigError: If the path does not exist or does not hold a tf_keras model.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"Received: {arg}={str(path)!r}; expected an existing model file "
-                          "(.keras, .h5 or a SavedModel folder).")
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:  # the loaders raise many types; name the file and the cause
-        raise ConfigError(
-            f"Received: {arg}={str(path)!r}; expected a tf_keras model file, but loading "
-            f"failed: {type(exc).__name__}: {exc}") from None
-
-
 def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.PathLike, *,
                          dataset: Dataset | str = "digits", seed: int = 0,
-                         stream: TextIO | None = None, **kwargs: Any):
+                         stream: TextIO | None = None, trust_model: bool = False,
+                         **kwargs: Any):
     """`auto_compress` a saved model on a data set: the ``keras-autoopt compress`` job.
 
     Args:
@@ -619,18 +615,23 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
         dataset: A `Dataset` or a `load_dataset` source.
         seed: Seed of the split and the fine-tuning.
         stream: Progress lines; None means standard output.
+        trust_model: Load a model file that would run code on load (a
+            ``Lambda`` layer, custom classes); refused by default.
         **kwargs: Arguments of `auto_compress` (``max_accuracy_drop``, ...).
 
     Returns:
         The `AutoCompressResult`.
 
     Raises:
-        ConfigError: For a missing or unreadable model, or one whose input or
-            output does not fit the data, before any training.
+        UnsafeModelError: For a model file that would run code on load
+            (without ``trust_model``), before anything in it is deserialized.
+        ModelFileError: For a missing or unreadable model file.
+        ConfigError: For a model whose input or output does not fit the
+            data, before any training.
     """
+    model = load_model_file(model_path, trust_model=trust_model)
     if not isinstance(dataset, Dataset):
         dataset = load_dataset(dataset, seed=seed)
-    model = load_model_file(model_path)
     if tuple(model.input_shape[1:]) != tuple(dataset.input_shape):
         raise ConfigError(
             f"Received: model input shape {tuple(model.input_shape[1:])}; expected "
@@ -639,8 +640,9 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
         raise ConfigError(
             f"Received: model with {model.output_shape[-1]} outputs; expected "
             f"{dataset.num_classes}, the classes of {dataset.name}.")
-    return auto_compress(model, dataset, output_dir, seed=seed,
-                         stream=sys.stdout if stream is None else stream, **kwargs)
+    with stage("compression"):
+        return auto_compress(model, dataset, output_dir, seed=seed,
+                             stream=sys.stdout if stream is None else stream, **kwargs)
 
 
 #: Fidelity figures of a verified export copied into its report row.
@@ -654,7 +656,9 @@ def _trial_fidelity(metrics: dict[str, float], samples: int) -> dict[str, Any]:
         return {}
     return {"verify_samples": samples, "top1_agreement": metrics["export_top1_agreement"],
             "keras_accuracy": metrics.get("keras_val_accuracy"),
-            "tflite_accuracy": metrics["val_accuracy"]}
+            "tflite_accuracy": metrics["val_accuracy"],
+            **({"max_abs_diff": metrics["export_max_abs_diff"]}
+               if "export_max_abs_diff" in metrics else {})}
 
 
 def _export_best(model: keras.Model, config: PipelineConfig, dataset: Dataset,

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 import keras_autoopt as ka
-from keras_autoopt import ConfigError, DatasetError, cli, load_config
+from keras_autoopt import ConfigError, DatasetError, ModelFileError, cli, load_config
 from keras_autoopt._backend import keras
 from keras_autoopt.pipeline import compress_saved_model
 
@@ -303,14 +303,16 @@ CASES = [
         r"Received: dataset=42; expected a Dataset",
         lambda f: lambda: ka.run_pipeline(42, f.path(OUT))),
     # --- Python API: compress_saved_model, export_tflite, measure_tflite -------------------
-    api("api-compress_saved_model-missing-model", ConfigError,
+    api("api-compress_saved_model-missing-model", ModelFileError,
         r"Received: model='.*missing\.keras'; expected an existing model file",
         lambda f: lambda: compress_saved_model(f.path("missing.keras"), f.path(OUT))),
-    api("api-compress_saved_model-random-bytes-model", ConfigError,
-        r"Received: model='.*model\.keras'; expected a tf_keras model file, but loading failed",
+    api("api-compress_saved_model-random-bytes-model", ModelFileError,
+        r"Received: model='.*model\.keras', which is neither an HDF5 file nor a zip archive; "
+        r"expected a tf_keras model file",
         lambda f: lambda: compress_saved_model(f.random_bytes("model.keras"), f.path(OUT))),
-    api("api-compress_saved_model-empty-h5", ConfigError,
-        r"Received: model='.*empty\.h5'; expected a tf_keras model file, but loading failed",
+    api("api-compress_saved_model-empty-h5", ModelFileError,
+        r"Received: model='.*empty\.h5', which is neither an HDF5 file nor a zip archive; "
+        r"expected a tf_keras model file",
         lambda f: lambda: compress_saved_model(f.write("empty.h5", b""), f.path(OUT))),
     api("api-compress_saved_model-model-does-not-fit-data", ConfigError,
         r"Received: model input shape \(4,\); expected \(8, 8, 1\)",
@@ -433,9 +435,10 @@ CASES = [
              r"Received: model='.*missing\.keras'; expected an existing model file",
              compress(lambda f: ["--model", f.path("missing.keras")])),
     cli_case("cli-compress-random-bytes-model",
-             r"Received: model='.*model\.keras'; expected a tf_keras model file",
+             r"Received: model='.*model\.keras', which is neither an HDF5 file nor a zip",
              compress(lambda f: ["--model", f.random_bytes("model.keras")])),
-    cli_case("cli-compress-empty-h5", r"Received: model='.*empty\.h5'; expected a tf_keras model",
+    cli_case("cli-compress-empty-h5",
+             r"Received: model='.*empty\.h5', which is neither an HDF5 file nor a zip",
              compress(lambda f: ["--model", f.write("empty.h5", b"")])),
     cli_case("cli-compress-model-does-not-fit-digits",
              r"Received: model input shape \(4,\); expected \(8, 8, 1\)",

@@ -22,6 +22,12 @@ from keras_autoopt.data._dataset import Dataset
 from keras_autoopt.data._errors import DatasetError, DatasetNotFoundError
 
 COLOR_MODES = ("grayscale", "rgb", "rgba")
+#: Image files read from a folder (those of ``image_dataset_from_directory``).
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+#: Largest image read by default: 4096 x 4096 pixels. A larger (or forged) header
+#: would make the decoder allocate gigabytes (a "decompression bomb").
+DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+_IMAGE_FORMATS = ("BMP", "GIF", "JPEG", "MPO", "PNG")
 
 _PAIRS = ("train", "val", "test")
 _NPZ_EXPECTED = (
@@ -191,6 +197,63 @@ def _check_image_size(image_size: object) -> tuple[int, int]:
     return int(image_size[0]), int(image_size[1])
 
 
+def _image_files(path: Path) -> list[Path]:
+    """The image files ``image_dataset_from_directory`` reads, in class sub-folders."""
+    files = []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+        for root, _dirs, names in sorted(os.walk(folder)):
+            files += [Path(root) / n for n in sorted(names)
+                      if n.lower().endswith(IMAGE_SUFFIXES)]
+    return files
+
+
+def check_image_files(path: Path, max_image_pixels: int) -> int:
+    """Decode every image of the folder once, refusing corrupt and oversized ones.
+
+    The size is read from the image's header before any pixel is decoded,
+    so an oversized image costs nothing; every other image is decoded in
+    full, so a truncated or corrupt file is named here rather than failing
+    later, nameless, inside TensorFlow.
+
+    Returns:
+        The number of images checked.
+
+    Raises:
+        DatasetError: Naming the first file that is not a readable jpeg / png /
+            bmp / gif image, or that has more than ``max_image_pixels`` pixels.
+    """
+    import warnings
+
+    from PIL import Image
+
+    files = _image_files(path)
+    for file in files:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(file) as image:
+                    width, height = image.size
+                    if width * height > max_image_pixels:
+                        raise DatasetError(
+                            f"Received: image {str(file)!r} of {width}x{height} pixels "
+                            f"({width * height:,}); expected at most max_image_pixels="
+                            f"{max_image_pixels:,} (resize it, or raise max_image_pixels if "
+                            "you trust the file).")
+                    if image.format not in _IMAGE_FORMATS:
+                        raise DatasetError(
+                            f"Received: image {str(file)!r} holding a {image.format} image; "
+                            "expected jpeg, png, bmp or gif (convert or remove it).")
+                    image.load()
+        except DatasetError:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) \
+                as err:
+            raise DatasetError(
+                f"Cannot read image {str(file)!r}: {type(err).__name__}: {err}. Expected a "
+                "valid jpeg, png, bmp or gif file (replace or remove it).") from None
+    return len(files)
+
+
 def from_image_folder(
     path: str | os.PathLike,
     *,
@@ -200,6 +263,7 @@ def from_image_folder(
     seed: int = 0,
     val_fraction: float = DEFAULT_VAL_FRACTION,
     test_fraction: float = DEFAULT_TEST_FRACTION,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Dataset:
     """Load a `Dataset` from a folder with one sub-folder of images per class.
 
@@ -213,7 +277,10 @@ def from_image_folder(
     (labels from the sub-folder names, in alphabetical order, kept as
     ``class_names``; jpeg, png, bmp and gif), resized to ``image_size``,
     read whole into memory as NumPy, scaled to [0, 1] by dividing by 255, and
-    split as in `from_arrays`. Files directly in ``path`` are ignored.
+    split as in `from_arrays`. Files directly in ``path`` are ignored. Every
+    image is first checked (`check_image_files`): a corrupt file, one of
+    another format, or one of more than ``max_image_pixels`` pixels (read
+    from its header, before decoding) is refused by name.
 
     Args:
         path: The folder.
@@ -223,6 +290,8 @@ def from_image_folder(
         seed: Seed of the split.
         val_fraction: Fraction of the images for validation, in (0, 1).
         test_fraction: Fraction of the images for testing, in (0, 1).
+        max_image_pixels: Largest number of pixels (width x height) of an
+            image; a larger one is refused before it is decoded.
 
     Returns:
         The `Dataset`, ``x`` of shape ``(N, height, width, channels)``.
@@ -232,7 +301,8 @@ def from_image_folder(
             fraction is invalid (checked before reading anything); if
             ``path`` is not an existing folder (then also a
             ``FileNotFoundError``); if it holds no images, fewer than two
-            class sub-folders, or too few images per class.
+            class sub-folders, or too few images per class; naming the file
+            of a corrupt or oversized image.
 
     """
     image_size = _check_image_size(image_size)
@@ -240,12 +310,17 @@ def from_image_folder(
         raise DatasetError(f"Received: color_mode={color_mode!r}; expected one of {COLOR_MODES}.")
     seed = check_seed(seed)
     check_fractions(val_fraction, test_fraction)
+    if isinstance(max_image_pixels, bool) or not isinstance(max_image_pixels, numbers.Integral) \
+            or max_image_pixels < 1:
+        raise DatasetError(
+            f"Received: max_image_pixels={max_image_pixels!r}; expected a positive integer.")
     path = _check_path(path)
     if not path.is_dir():
         raise DatasetNotFoundError(
             f"Received: path={str(path)!r}, which is not an existing folder; expected a "
             "folder with one sub-folder of images per class."
         )
+    check_image_files(path, int(max_image_pixels))
     try:
         images = keras.utils.image_dataset_from_directory(
             str(path),
@@ -268,9 +343,15 @@ def from_image_folder(
             f"{list(class_names)}; expected at least 2, one per class."
         )
     xs, ys = [], []
-    for x_batch, y_batch in images.as_numpy_iterator():
-        xs.append(x_batch)
-        ys.append(y_batch)
+    try:
+        for x_batch, y_batch in images.as_numpy_iterator():
+            xs.append(x_batch)
+            ys.append(y_batch)
+    except Exception as err:  # TensorFlow names no file: say which folder, and why
+        raise DatasetError(
+            f"Cannot decode an image of {str(path)!r}: {type(err).__name__}: "
+            f"{' '.join(str(err).split())[:300]}. Expected valid jpeg, png, bmp or gif "
+            "files.") from None
     x = np.concatenate(xs).astype(np.float32) / np.float32(255.0)
     y = np.concatenate(ys).astype(np.int64)
     counts = np.bincount(y, minlength=len(class_names))

@@ -46,13 +46,16 @@ from keras_autoopt.search._oracles import ORACLES, make_oracle
 from keras_autoopt.search._pareto import DIRECTIONS, dominates, hypervolume, pareto_front
 from keras_autoopt.search._progress import TrialLogger, summarize_hyperparameters
 from keras_autoopt.search._reliability import (
+    DEBUG_ENV,
     FailOnNonFiniteLoss,
     NonFiniteLossError,
     SearchStopped,
     SetupError,
     check_setup,
+    debug_enabled,
     failure_reason,
     failures_stop_cleanly,
+    set_debug,
 )
 from keras_autoopt.search._transfer import (
     BASE_LAYER_NAME,
@@ -63,6 +66,7 @@ from keras_autoopt.search._transfer import (
 from keras_autoopt.search._tuners import TUNERS, make_tuner
 
 __all__ = [
+    "DEBUG_ENV",
     "DISTRIBUTED_ENV",
     "TrialLeases",
     "WorkerHeartbeat",
@@ -73,8 +77,10 @@ __all__ = [
     "SearchStopped",
     "SetupError",
     "check_setup",
+    "debug_enabled",
     "failure_reason",
     "failures_stop_cleanly",
+    "set_debug",
     "ACTIVATIONS",
     "BASE_LAYER_NAME",
     "BUILTIN_OBJECTIVES",

@@ -16,27 +16,92 @@ that net, and this module closes them:
   three wasted trainings and a RuntimeError that hides the cause behind a
   traceback. `check_setup` builds the HyperModel's first model and compares
   it with the data before any trial, raising `SetupError`.
+
+keras-tuner also prints the traceback of every failing trial (``traceback.
+print_exc()`` in ``Tuner._try_run_and_update_trial``) next to the one-line
+``FAILED: <reason>`` progress line. `ReliableTunerMixin` keeps the traceback
+in the trial's message (``trial.message``, saved in its ``trial.json``) and
+prints it only in debug mode: `set_debug` or ``KERAS_AUTOOPT_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
+import sys
+import traceback
 from typing import Any
 
 import numpy as np
 
 from keras_autoopt._backend import keras, kt
 
-__all__ = ["FailOnNonFiniteLoss", "NonFiniteLossError", "SetupError", "check_setup",
-           "failure_reason"]
+__all__ = ["DEBUG_ENV", "FailOnNonFiniteLoss", "NonFiniteLossError", "SetupError",
+           "check_setup", "debug_enabled", "failure_reason", "set_debug"]
 
 #: Longest reason `failure_reason` returns.
 REASON_CHARS = 300
 
 _EXCEPTION_LINE = re.compile(
     r"^(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit))(?::\s*(.*))?$")
+
+
+#: Environment variable that turns debug mode on (``1``) when `set_debug` was not called.
+DEBUG_ENV = "KERAS_AUTOOPT_DEBUG"
+_ENV_TRUE = ("1", "true", "yes", "on")
+_ENV_FALSE = ("", "0", "false", "no", "off")
+
+#: `set_debug`'s choice; None follows `DEBUG_ENV`.
+_debug: bool | None = None
+
+
+def set_debug(enabled: bool | None) -> None:
+    """Print (or not) the traceback of every failed trial of every search.
+
+    Off by default: a failed trial shows as one ``FAILED: <reason>`` progress
+    line, and its traceback is kept in its message (``trial.message``, in its
+    ``trial.json``). On, the traceback is also printed on stderr as the trial
+    fails. The choice holds for the process, from the next failing trial on.
+
+    Args:
+        enabled: True or False; None goes back to the environment variable
+            ``KERAS_AUTOOPT_DEBUG`` (``1``/``true``/``yes``/``on`` turn debug
+            mode on; unset, empty, ``0``/``false``/``no``/``off`` leave it off),
+            read each time a trial fails.
+
+    Raises:
+        ValueError: If ``enabled`` is not True, False or None.
+    """
+    global _debug
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ValueError(f"Received: enabled={enabled!r}; expected True, False or None.")
+    _debug = enabled
+
+
+def debug_enabled() -> bool:
+    """Whether failed trials print their traceback (see `set_debug`).
+
+    Returns:
+        `set_debug`'s choice if one was made, else the value of
+        ``KERAS_AUTOOPT_DEBUG`` read now.
+
+    Raises:
+        ValueError: If ``KERAS_AUTOOPT_DEBUG`` holds another value than
+            those `set_debug` lists.
+    """
+    if _debug is not None:
+        return _debug
+    value = os.environ.get(DEBUG_ENV, "").strip().lower()
+    if value in _ENV_TRUE:
+        return True
+    if value in _ENV_FALSE:
+        return False
+    raise ValueError(
+        f"Received: {DEBUG_ENV}={os.environ[DEBUG_ENV]!r}; expected one of "
+        f"{', '.join(_ENV_TRUE)} (debug on), or unset, empty, {', '.join(_ENV_FALSE[1:])} "
+        "(debug off).")
 
 
 class NonFiniteLossError(kt.errors.FailedTrialError):
@@ -267,6 +332,10 @@ class ReliableTunerMixin:
 
     After keras-tuner reloads the oracle, `repair_reloaded_oracle` runs;
     `check_setup` runs before the search; `FailOnNonFiniteLoss` joins every fit.
+    A trial that raises ends as keras-tuner ends it (FAILED for a
+    ``FailedTrialError``, else INVALID and retried; a ``FatalError`` stops
+    the search), its traceback kept as its message, but that traceback is
+    printed only in debug mode (`set_debug`).
     """
 
     def __init__(self, *args, **kwargs):
@@ -276,8 +345,27 @@ class ReliableTunerMixin:
     def search(self, *fit_args, **fit_kwargs):
         x = fit_args[0] if fit_args else fit_kwargs.get("x")
         y = fit_args[1] if len(fit_args) > 1 else fit_kwargs.get("y")
+        debug_enabled()  # a bad KERAS_AUTOOPT_DEBUG stops here, before any trial
         check_setup(self.hypermodel, x, y, fit_kwargs.get("validation_data"))
         return super().search(*fit_args, **fit_kwargs)
+
+    def _try_run_and_update_trial(self, trial, *fit_args, **fit_kwargs):
+        # keras-tuner 1.4.8's method, whose `traceback.print_exc()` (under its
+        # always-true `config.DEBUG`) is replaced by a print in debug mode only.
+        statuses = kt.engine.trial.TrialStatus
+        try:
+            self._run_and_update_trial(trial, *fit_args, **fit_kwargs)
+            trial.status = statuses.COMPLETED
+            return
+        except Exception as exc:
+            if isinstance(exc, kt.errors.FatalError):
+                raise
+            failed = isinstance(exc, kt.errors.FailedTrialError)
+            trial.status = statuses.FAILED if failed else statuses.INVALID
+            trial.message = traceback.format_exc()
+        if debug_enabled():
+            print(f"Trial {trial.trial_id} raised (debug mode):\n{trial.message.rstrip()}",
+                  file=sys.stderr, flush=True)
 
     def run_trial(self, trial, *args, **kwargs):
         callbacks = list(kwargs.pop("callbacks", None) or [])

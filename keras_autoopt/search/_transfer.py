@@ -43,6 +43,7 @@ from keras_autoopt._checks import (
     check_int_range,
     check_positive_int,
 )
+from keras_autoopt.load import MODEL_SUFFIXES, load_model_file
 from keras_autoopt.search._base import model_name
 
 STRATEGIES = ("feature_extraction", "top_k", "full")
@@ -51,7 +52,6 @@ STRATEGIES = ("feature_extraction", "top_k", "full")
 BASE_LAYER_NAME = "transfer_base"
 
 #: File suffixes `TransferHyperModel` loads a base model from.
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 _LOSS = "sparse_categorical_crossentropy"
 
@@ -146,7 +146,7 @@ def _layer_names_hint(base: keras.Model) -> str:
     return f"one of its {len(names)} layers, e.g. the last ones: {names[-8:]}"
 
 
-def _load_base(path: str | os.PathLike) -> tuple[keras.Model, str]:
+def _load_base(path: str | os.PathLike, trust_model: bool) -> tuple[keras.Model, str]:
     text = os.fspath(path)
     if isinstance(text, bytes):
         text = os.fsdecode(text)
@@ -158,14 +158,9 @@ def _load_base(path: str | os.PathLike) -> tuple[keras.Model, str]:
         raise ValueError(f"Received: base_model={text!r}; {expected}.")
     if not Path(text).is_file():
         raise ValueError(f"Received: base_model={text!r} (no such file); {expected}.")
-    try:
-        model = keras.models.load_model(text, compile=False)
-    except Exception as err:  # the message of Keras says what went wrong
-        raise ValueError(
-            f"Received: base_model={text!r}, which tf_keras could not load ({err}); {expected}. "
-            "A model with custom layers needs them in a keras.utils.custom_object_scope."
-        ) from err
-    return model, text
+    # Refuses a file whose loading would run code (Lambda, custom classes) unless trusted;
+    # ModelFileError is a ValueError naming base_model and the file.
+    return load_model_file(text, arg="base_model", trust_model=trust_model), text
 
 
 def _json_normalized(value: Any) -> Any:
@@ -212,7 +207,8 @@ class TransferHyperModel(kt.HyperModel):
     Args:
         base_model: A trained tf_keras functional or Sequential model with one
             input, or the path of one saved as ``.keras`` / ``.h5`` (loaded with
-            ``keras.models.load_model(path, compile=False)``). Its weights are
+            `keras_autoopt.load.load_model_file`: a file that would run code on
+            load is refused unless ``trust_model``). Its weights are
             copied when the HyperModel is created; later changes to the model
             are not seen.
         num_classes: Number of classes of the new task (>= 2).
@@ -239,6 +235,8 @@ class TransferHyperModel(kt.HyperModel):
             otherwise (e.g. a base built with ``include_top=False``) the whole
             base is the feature extractor.
         name: The HyperModel's name.
+        trust_model: Load a ``base_model`` file that would run code on load
+            (a ``Lambda`` layer, custom classes); refused by default.
 
     Raises:
         ValueError: For any argument outside its documented range, a path
@@ -264,6 +262,7 @@ class TransferHyperModel(kt.HyperModel):
         batch_sizes: Sequence[int] = (16, 32),
         feature_layer: str | None = None,
         name: str | None = None,
+        trust_model: bool = False,
     ):
         super().__init__(name=name, tunable=True)
         check_positive_int("num_classes", num_classes)
@@ -294,7 +293,7 @@ class TransferHyperModel(kt.HyperModel):
         self.feature_layer = feature_layer
 
         if isinstance(base_model, (str, bytes, os.PathLike)):
-            base, self.base_model_path = _load_base(base_model)
+            base, self.base_model_path = _load_base(base_model, trust_model)
         elif isinstance(base_model, keras.Model):
             base, self.base_model_path = base_model, None
         else:
@@ -536,7 +535,8 @@ class TransferHyperModel(kt.HyperModel):
 
     @classmethod
     def from_config(
-        cls, config: dict[str, Any], *, base_model: keras.Model | None = None
+        cls, config: dict[str, Any], *, base_model: keras.Model | None = None,
+        trust_model: bool = False,
     ) -> TransferHyperModel:
         """Rebuild a HyperModel from `get_config` output.
 
@@ -545,6 +545,7 @@ class TransferHyperModel(kt.HyperModel):
             base_model: The trained base model; required when the config was
                 made from a model object (it holds no weights), otherwise it
                 replaces the stored path.
+            trust_model: As in the constructor (a stored path is loaded).
 
         Returns:
             A new `TransferHyperModel`.
@@ -574,4 +575,4 @@ class TransferHyperModel(kt.HyperModel):
                     "the base_model_config in config; expected the model the config was made "
                     "from."
                 )
-        return cls(base_model, **config)
+        return cls(base_model, trust_model=trust_model, **config)

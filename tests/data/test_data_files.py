@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -238,3 +240,85 @@ def test_image_folder_empty_class(tmp_path):
     (tmp_path / "c").mkdir()
     with pytest.raises(DatasetError, match=r"class sub-folder\(s\) \['c'\] hold no images"):
         from_image_folder(tmp_path)
+
+
+# --- untrusted data files: no pickle, no decompression bomb, corrupt files named ---------
+class _Payload:
+    """Unpickling this object creates a marker file (as os.system would run a command)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (Path(self.marker).touch, ())
+
+
+def test_npz_with_a_pickle_payload_is_refused_and_never_run(tmp_path):
+    marker = tmp_path / "PAYLOAD_RAN"
+    path = tmp_path / "evil.npz"
+    np.savez(path, x=np.array([_Payload(marker)] * 4, dtype=object), y=np.arange(4))
+    with pytest.raises(DatasetError, match=r"Object arrays are refused \(they would need "
+                                           r"pickle\)"):
+        from_npz(path)
+    with pytest.raises(DatasetError):
+        load_dataset(str(path))
+    assert not marker.exists()
+    np.load(path, allow_pickle=True)["x"]  # the payload is real: pickle runs it
+    assert marker.exists()
+
+
+def _class_folders(root: Path, n: int = 4, size: tuple[int, int] = (6, 6)) -> Path:
+    from PIL import Image
+
+    for k, name in enumerate(("a", "b")):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.new("L", size, color=40 * k + i).save(root / name / f"{i}.png")
+    return root
+
+
+def test_image_folder_names_a_corrupt_image(tmp_path):
+    root = _class_folders(tmp_path / "imgs")
+    (root / "b" / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    with pytest.raises(DatasetError, match=r"Cannot read image '.*b/bad\.png'"):
+        from_image_folder(root, image_size=(6, 6))
+
+
+def test_image_folder_names_a_truncated_image(tmp_path):
+    from PIL import Image
+
+    root = _class_folders(tmp_path / "imgs")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(root / "a" / "t.png")
+    data = (root / "a" / "t.png").read_bytes()
+    (root / "a" / "t.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=r"Cannot read image '.*a/t\.png'"):
+        from_image_folder(root, image_size=(6, 6))
+
+
+def test_image_folder_refuses_an_oversized_image_before_decoding(tmp_path):
+    from PIL import Image
+
+    root = _class_folders(tmp_path / "imgs")
+    Image.new("1", (4100, 4100)).save(root / "a" / "huge.png")  # a few KB on disk
+    with pytest.raises(DatasetError, match=r"Received: image '.*a/huge\.png' of 4100x4100 "
+                                           r"pixels \(16,810,000\); expected at most "
+                                           r"max_image_pixels=16,777,216"):
+        from_image_folder(root, image_size=(6, 6))
+    with pytest.raises(DatasetError, match=r"of 6x6 pixels \(36\); expected at most "
+                                           r"max_image_pixels=35"):
+        from_image_folder(_class_folders(tmp_path / "small"), image_size=(6, 6),
+                          max_image_pixels=35)
+    with pytest.raises(DatasetError, match=r"Received: max_image_pixels=0; expected a "
+                                           r"positive integer"):
+        from_image_folder(root, max_image_pixels=0)
+
+
+def test_image_folder_refuses_another_format_behind_an_image_suffix(tmp_path):
+    from PIL import Image
+
+    root = _class_folders(tmp_path / "imgs")
+    Image.new("L", (6, 6)).save(root / "a" / "x.png", format="TIFF")
+    with pytest.raises(DatasetError, match=r"'.*a/x\.png' holding a TIFF image; expected "
+                                           r"jpeg, png, bmp or gif"):
+        from_image_folder(root, image_size=(6, 6))

@@ -554,3 +554,114 @@ def test_label_and_drop_errors(trained, tmp_path, no_conversion, kwargs, match):
     with pytest.raises(ValueError, match=match):
         export_tflite(trained[0], tmp_path / "m.tflite", **kwargs)
     assert not (tmp_path / "m.tflite").exists()
+
+
+# --- verify="sanity": only a broken export fails -------------------------------------------
+
+
+def _flip_right(model, x_test, y_test, count):
+    """A `tflite_outputs.change` moving the first ``count`` right predictions to a wrong class."""
+    right = np.flatnonzero(model.predict(x_test, verbose=0).argmax(axis=1) == y_test)
+    assert len(right) >= count
+
+    def flip(out):
+        out = out.copy()
+        out[right[:count]] = np.roll(out[right[:count]], 1, axis=1)
+        return out
+
+    return flip
+
+
+def test_sanity_passes_a_lossy_export_that_strict_refuses(
+    trained, tiny_images, tmp_path, tflite_outputs
+):
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3]
+    # 2 of 30 predictions lost: 93.3 % agreement, a 6.7-point drop, outputs 0.5+ apart.
+    tflite_outputs.change = _flip_right(model, x_test, y_test, 2)
+    kwargs = dict(verify_data=x_test, verify_labels=y_test)
+    with pytest.raises(ExportVerificationError, match=r"^float32 export failed verification"):
+        export_tflite(model, tmp_path / "strict.tflite", **kwargs)
+    assert not (tmp_path / "strict.tflite").exists()
+
+    result = export_tflite(model, tmp_path / "m.tflite", verify="sanity", **kwargs)
+    keras_accuracy = _accuracy(model.predict(x_test, verbose=0), y_test)
+    assert result.path.is_file()
+    assert result.verify == "sanity"
+    assert result.top1_agreement == pytest.approx(28 / 30)
+    assert result.keras_accuracy == keras_accuracy
+    assert result.tflite_accuracy == pytest.approx(keras_accuracy - 2 / 30)
+    assert result.max_abs_diff > DEFAULT_TOLERANCES["float32"]
+    assert result.to_dict()["verify"] == "sanity"
+
+
+def test_sanity_fails_under_90_percent_agreement(trained, tiny_images, tmp_path, tflite_outputs):
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3]
+    tflite_outputs.change = _flip_right(model, x_test, y_test, 4)  # 26/30 = 86.7 % agreement
+    path = tmp_path / "m.tflite"
+    with pytest.raises(ExportVerificationError) as info:
+        export_tflite(model, path, "dynamic", verify_data=x_test, verify_labels=y_test,
+                      verify="sanity")
+    error = info.value
+    assert error.verify == "sanity"
+    assert error.top1_agreement == pytest.approx(26 / 30)
+    assert error.min_top1_agreement == _tflite.SANITY_MIN_TOP1_AGREEMENT == 0.9
+    assert error.tolerance == math.inf and error.max_accuracy_drop is None
+    keras_accuracy = _accuracy(model.predict(x_test, verbose=0), y_test)
+    message = str(error)
+    assert message.startswith(
+        "dynamic export failed its sanity check on 30 samples: top-1 agreement is 86.7% "
+        f"(minimum 90.0%); accuracy {100 * (keras_accuracy - 4 / 30):.1f} % vs "
+        f"{100 * keras_accuracy:.1f} % in Keras; max abs difference "
+    )
+    assert "\n" not in message
+    assert "Pass a lower `min_top1_agreement`, better `representative_data`" in message
+    assert "`tolerance`" not in message and "`max_accuracy_drop`" not in message
+    assert not path.exists()
+    # An explicit minimum replaces the 90 %.
+    result = export_tflite(model, path, "dynamic", verify_data=x_test, verify="sanity",
+                           min_top1_agreement=0.8)
+    assert result.top1_agreement == pytest.approx(26 / 30)
+
+
+@pytest.mark.parametrize("verify", ["strict", "sanity"])
+def test_non_finite_outputs_fail_every_policy(
+    trained, tiny_images, tmp_path, tflite_outputs, verify
+):
+    def poison(out):
+        out = out.copy()
+        out[3, 1] = np.nan
+        return out
+
+    tflite_outputs.change = poison
+    with pytest.raises(ExportVerificationError,
+                       match=r"on 30 samples: 1 of the 90 TFLite output values are NaN or "
+                             r"infinite; ") as info:
+        export_tflite(trained[0], tmp_path / "m.tflite", verify_data=tiny_images[2],
+                      verify=verify)
+    assert "`tolerance`" not in str(info.value)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"verify": "lenient"}, r"^Received: verify='lenient'; expected 'strict' \(outputs "
+                                r"within `tolerance`, .*\) or 'sanity' \(only a broken export"),
+        ({"verify": None}, r"^Received: verify=None; expected 'strict'"),
+        ({"verify": "sanity", "tolerance": 0.1},
+         r"^Received: tolerance=0\.1 with verify='sanity'; expected tolerance=None: a sanity "
+         r"check measures the figure tolerance limits but does not check it \(pass "
+         r"verify='strict' to check it\)\.$"),
+        ({"verify": "sanity", "max_accuracy_drop": 0.01},
+         r"^Received: max_accuracy_drop=0\.01 with verify='sanity'; expected "
+         r"max_accuracy_drop=None"),
+        ({"verify": "sanity", "min_top1_agreement": 1.5},
+         r"^Received: min_top1_agreement=1\.5; expected a number in \[0, 1\.0\]\."),
+    ],
+)
+def test_verify_errors(trained, tmp_path, no_conversion, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        export_tflite(trained[0], tmp_path / "m.tflite", **kwargs)
+    assert not (tmp_path / "m.tflite").exists()

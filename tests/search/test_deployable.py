@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt.search import DenseHyperModel, OptimizerSpace
+from keras_autoopt.search import DenseHyperModel, OptimizerSpace, failure_reason
 from keras_autoopt.search._compression_space import CompressionSpace
 from keras_autoopt.search._deployable import (
     REJECTED_PREFIX,
@@ -215,3 +215,50 @@ def test_compression_space_round_trip_and_conditional_schedule():
     assert choices == {"sparsity": 0.0, "pruning_schedule": "polynomial", "clusters": 0,
                        "quantization": "float32"}
     assert not hp.is_active(hp._hps["pruning_schedule"][0])
+
+
+def test_a_lossy_export_is_measured_and_a_broken_one_fails_its_trial(
+        tiny_images, tmp_path, monkeypatch, capfd):
+    """Trial 1's export loses 2 of 30 predictions (a strict check fails it), trial 2's all."""
+    from keras_autoopt.export import _tflite
+    from keras_autoopt.search import TrialLogger
+
+    x, y, xv, yv = tiny_images
+    real, calls = _tflite._tflite_outputs, []
+
+    def lossy_then_broken(tflite_model, inputs):
+        out = real(tflite_model, inputs)
+        calls.append(len(inputs))
+        right = np.flatnonzero(out.argmax(axis=1) == yv)
+        flipped = right[:2] if len(calls) == 1 else np.arange(len(out))
+        out[flipped] = np.roll(out[flipped], 1, axis=1)
+        return out
+
+    monkeypatch.setattr(_tflite, "_tflite_outputs", lossy_then_broken)
+    tuner = _tuner(tmp_path, max_trials=2)
+    tuner.trial_logger = TrialLogger(total=2)
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    lossy, broken = (tuner.oracle.trials[i] for i in sorted(tuner.oracle.trials))
+    assert calls == [30, 30]
+
+    assert lossy.status == "COMPLETED", lossy.message
+    metrics = {n: lossy.metrics.get_last_value(n) for n in
+               ("export_top1_agreement", "keras_val_accuracy", "export_max_abs_diff",
+                "val_accuracy")}
+    assert metrics["export_top1_agreement"] == pytest.approx(28 / 30)
+    assert metrics["keras_val_accuracy"] >= 0.9
+    assert metrics["export_max_abs_diff"] > 0.1  # far over the float32 tolerance (1e-4)
+    assert (tmp_path / "p" / f"trial_{lossy.trial_id}" / "model.tflite").is_file()
+    assert [p.trial_id for p in tuner.get_pareto_front()] == [lossy.trial_id]
+
+    assert broken.status == "FAILED"
+    reason = failure_reason(broken.message)
+    assert reason.startswith(
+        "ExportVerificationError: float32 export failed its sanity check on 30 samples: "
+        "top-1 agreement is 0.0% (minimum 90.0%); accuracy ")
+    assert "max abs difference" in reason
+    assert not (tmp_path / "p" / f"trial_{broken.trial_id}" / "model.tflite").exists()
+    out, err = capfd.readouterr()
+    assert "[trial 1/2] val_accuracy=" in out
+    assert f"[trial 2/2] FAILED: {reason}" in out
+    assert "Traceback" not in out + err
