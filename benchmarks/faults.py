@@ -18,8 +18,18 @@ alone gives (its oracle reloaded without `repair_reloaded_oracle`), and writes
   trial completed once; the wall time against the same run without a kill.
 * bad inputs: the table of ``tests/test_bad_input.py`` (API, CLI, YAML):
   cases tried and cases refused with a clear error before any work.
+* untrusted files: a model holding a ``Lambda`` payload (it creates a marker
+  file when it runs), saved as ``.h5``, ``.keras`` and SavedModel, handed to
+  every entry point in a fresh process (``load_model_file``,
+  ``compress_saved_model``, ``TransferHyperModel``, ``keras-autoopt compress
+  --model``, ``keras-autoopt run`` / ``worker`` with the YAML ``teacher:``),
+  and a pickle payload in a ``.npz``. Counted: payloads that ran; the
+  baseline is ``tf_keras.models.load_model`` on the same files (what the
+  package called before).
+* QAT matrix: `benchmarks/_qat_matrix.py` (our HyperModels' layers and
+  activations x the four QAT schemes): int8 exports passing verification.
 
-    python benchmarks/faults.py [--external-kills 3] [--distributed-runs 2]
+    python benchmarks/faults.py [--external-kills 3] [--distributed-runs 2] [--only NAME]
 """
 
 from __future__ import annotations
@@ -181,12 +191,129 @@ def bad_inputs() -> dict:
             "not_rejected": failed, "by_surface": surfaces}
 
 
+_MAKE_EVIL = """
+import sys
+import keras_autoopt
+from keras_autoopt._backend import keras
+root, marker = sys.argv[1], sys.argv[2]
+inputs = keras.Input((8, 8, 1))
+x = keras.layers.Lambda(lambda t, p=marker: (__import__("pathlib").Path(p).touch(), t)[1],
+                        name="lambda")(inputs)
+x = keras.layers.Flatten()(x)
+model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+model.save(root + "/evil.h5")
+model.save(root + "/evil.keras")
+model.save(root + "/evil_savedmodel", save_format="tf")
+"""
+
+_PICKLE_NPZ = """
+import pathlib, sys
+import numpy as np
+class Payload:
+    def __reduce__(self):
+        return (pathlib.Path(sys.argv[2]).touch, ())
+np.savez(sys.argv[1], x=np.array([Payload()] * 4, dtype=object), y=np.arange(4))
+"""
+
+_API = {
+    "api load_model_file": "import keras_autoopt as ka; ka.load_model_file({path!r})",
+    "api compress_saved_model": ("from keras_autoopt.pipeline import compress_saved_model; "
+                                 "compress_saved_model({path!r}, {out!r})"),
+    "api TransferHyperModel": "import keras_autoopt as ka; ka.TransferHyperModel({path!r}, 3)",
+    "baseline tf_keras load_model": ("import keras_autoopt; from keras_autoopt._backend "
+                                     "import keras; keras.models.load_model({path!r})"),
+}
+
+
+def untrusted_files() -> dict:
+    """Hand payload files to every entry point, each in a fresh process; count the runs."""
+    cli = str(Path(sys.executable).with_name("keras-autoopt"))
+    cases = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root, marker = Path(tmp), Path(tmp) / "PAYLOAD_RAN"
+        subprocess.run([sys.executable, "-c", _MAKE_EVIL, tmp, str(marker)], check=True,
+                       capture_output=True)
+        files = {"h5": root / "evil.h5", "keras": root / "evil.keras",
+                 "savedmodel": root / "evil_savedmodel"}
+        for fmt, path in files.items():
+            config = root / f"{fmt}.yaml"
+            config.write_text("dataset: digits\nhypermodel: dense\ntrials: 1\nepochs: [1, 1]\n"
+                              f"objectives: [val_accuracy, gzip_bytes]\nteacher: {path}\n")
+            commands = {name: [sys.executable, "-c", code.format(path=str(path),
+                                                                 out=str(root / "o"))]
+                        for name, code in _API.items()
+                        if not (fmt == "savedmodel" and "Transfer" in name)}
+            commands["cli compress --model"] = [cli, "compress", "--model", str(path),
+                                                "--output", str(root / "o")]
+            commands["cli run (YAML teacher)"] = [cli, "run", "--config", str(config),
+                                                  "--output", str(root / "o")]
+            commands["cli worker (YAML teacher)"] = [cli, "worker", "--config", str(config),
+                                                     "--output", str(root / "o"), "--chief",
+                                                     "127.0.0.1:8479", "--id", "w0"]
+            for name, command in commands.items():
+                marker.unlink(missing_ok=True)
+                done = subprocess.run(command, capture_output=True, text=True, cwd=tmp,
+                                      check=False, timeout=600)
+                lines = done.stderr.strip().splitlines()
+                cases.append({"format": fmt, "entry": name, "exit_code": done.returncode,
+                              "payload_ran": marker.exists(),
+                              "traceback": "Traceback" in done.stderr,
+                              "last_line": lines[-1] if lines else ""})
+                print(f"  {fmt:10} {name:30} exit {done.returncode} payload ran: "
+                      f"{marker.exists()}", flush=True)
+        npz = root / "evil.npz"
+        subprocess.run([sys.executable, "-c", _PICKLE_NPZ, str(npz), str(marker)], check=True)
+        for name, code in {"api load_dataset (.npz)": "import keras_autoopt as ka; "
+                                                      f"ka.load_dataset({str(npz)!r})",
+                           "baseline np.load(allow_pickle=True)":
+                               f"import numpy as np; np.load({str(npz)!r}, "
+                               "allow_pickle=True)['x']"}.items():
+            marker.unlink(missing_ok=True)
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  cwd=tmp, check=False, timeout=600)
+            cases.append({"format": "npz", "entry": name, "exit_code": done.returncode,
+                          "payload_ran": marker.exists(), "traceback": None,
+                          "last_line": (done.stderr.strip().splitlines() or [""])[-1]})
+            print(f"  {'npz':10} {name:30} exit {done.returncode} payload ran: "
+                  f"{marker.exists()}", flush=True)
+    ours = [c for c in cases if not c["entry"].startswith("baseline")]
+    baseline = [c for c in cases if c["entry"].startswith("baseline")]
+    cli_cases = [c for c in ours if c["entry"].startswith("cli")]
+    return {"cases": cases, "tried": len(ours),
+            "payload_ran": sum(c["payload_ran"] for c in ours),
+            "cli_exit_2_without_traceback": sum(c["exit_code"] == 2 and not c["traceback"]
+                                                for c in cli_cases),
+            "cli_cases": len(cli_cases),
+            "baseline_tried": len(baseline),
+            "baseline_payload_ran": sum(c["payload_ran"] for c in baseline)}
+
+
+def qat_matrix() -> dict:
+    spec = importlib.util.spec_from_file_location("_qat_matrix",
+                                                  ROOT / "benchmarks" / "_qat_matrix.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run_qat_matrix()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--external-kills", type=int, default=3)
     parser.add_argument("--distributed-runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=("untrusted", "qat"), default=None,
+                        help="run one new section and merge it into the existing results")
     args = parser.parse_args()
+    if args.only is not None:
+        result = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+        if args.only == "untrusted":
+            result["untrusted_files"] = _print_untrusted(untrusted_files())
+        else:
+            result["qat_matrix"] = _print_qat(qat_matrix())
+        result.setdefault("commands", {})[args.only] = (
+            "python benchmarks/faults.py " + " ".join(sys.argv[1:]))
+        _write(result)
+        return
     rng = random.Random(args.seed)
     points = [(name, config, kill_at, trials, None) for name, config, kill_at, trials
               in KILL_POINTS]
@@ -238,11 +365,32 @@ def main() -> None:
     print(f"distributed: {done}/{len(distributed_result['runs'])} runs completed after a "
           f"worker kill; wall time {mean_wall:.1f}s vs {distributed_result['baseline_wall_time_s']}"
           f"s without a kill ({mean_wall / distributed_result['baseline_wall_time_s']:.2f}x)")
+    untrusted = _print_untrusted(untrusted_files())
+    qat = _print_qat(qat_matrix())
     result = {
         "command": "python benchmarks/faults.py " + " ".join(sys.argv[1:]),
         "summary": summary, "kills": kills, "bad_inputs": bad,
         "distributed": {**distributed_result, "completed_after_worker_kill": done},
+        "untrusted_files": untrusted, "qat_matrix": qat,
     }
+    _write(result)
+
+
+def _print_untrusted(untrusted: dict) -> dict:
+    print(f"untrusted files: payload ran {untrusted['payload_ran']}/{untrusted['tried']} "
+          f"(baseline tf_keras load_model / np.load: {untrusted['baseline_payload_ran']}/"
+          f"{untrusted['baseline_tried']}); CLI exit 2 without traceback "
+          f"{untrusted['cli_exit_2_without_traceback']}/{untrusted['cli_cases']}", flush=True)
+    return untrusted
+
+
+def _print_qat(qat: dict) -> dict:
+    print(f"QAT matrix: {qat['passed']}/{qat['cases']} int8 exports pass verification",
+          flush=True)
+    return qat
+
+
+def _write(result: dict) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\nwritten: {RESULTS.relative_to(ROOT)}")

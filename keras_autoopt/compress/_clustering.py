@@ -100,11 +100,17 @@ class ClusteringStep(CompressionStep):
         return min(wanted, limit)
 
     def wrap(self, layer: keras.layers.Layer) -> keras.layers.Layer:
-        """Wrap ``layer`` in ``ClusterWeights`` (a layer with < 2 feasible clusters stays)."""
+        """Wrap ``layer`` in ``ClusterWeights``.
+
+        A layer with fewer feasible clusters than TF-MOT accepts (3 with
+        ``preserve_sparsity``, whose zero centroid is fixed; 2 otherwise) is
+        left as it is, recorded in ``clamped``.
+        """
         clusters = self.feasible_clusters(layer)
         if clusters < self.clusters_of(layer.name):
             self.clamped[layer.name] = clusters
-        if clusters < 2:
+        if clusters < (3 if self.preserve_sparsity else 2):
+            self.clamped[layer.name] = clusters
             return layer
         init = getattr(tfmot.clustering.keras.CentroidInitialization, self.init.upper())
         return tfmot.clustering.keras.cluster_weights(
