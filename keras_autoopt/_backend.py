@@ -23,37 +23,17 @@ Every other module of the package imports ``tf``, ``keras``, ``kt`` and
 
 from __future__ import annotations
 
-import os
 import sys
 
-LEGACY_KERAS_ENV = "TF_USE_LEGACY_KERAS"
-_TRUE_VALUES = ("1", "true", "True")
-
-_HOW_TO_FIX = (
-    "keras_autoopt runs on Keras 2 (tf_keras) because TF Model Optimization "
-    "supports nothing else. Either set the environment variable "
-    "TF_USE_LEGACY_KERAS=1 before starting Python, or import keras_autoopt "
-    "before tensorflow, keras and keras_tuner."
+from keras_autoopt._env import (
+    HOW_TO_FIX as _HOW_TO_FIX,
 )
-
-
-def _enable_legacy_keras() -> None:
-    value = os.environ.get(LEGACY_KERAS_ENV)
-    if value is None:
-        if "tensorflow" in sys.modules:
-            # TensorFlow fixes the module path of ``tensorflow.keras`` when it
-            # is imported; setting the variable now would leave a process
-            # with two different Keras behind ``tf.keras``.
-            raise ImportError(
-                "TensorFlow was imported before keras_autoopt without "
-                f"{LEGACY_KERAS_ENV}=1, so it is bound to Keras 3. {_HOW_TO_FIX}"
-            )
-        os.environ[LEGACY_KERAS_ENV] = "1"
-    elif value not in _TRUE_VALUES:
-        raise ImportError(
-            f"Received: {LEGACY_KERAS_ENV}={value!r}; expected unset or one of "
-            f"{_TRUE_VALUES}. {_HOW_TO_FIX}"
-        )
+from keras_autoopt._env import (
+    LEGACY_KERAS_ENV,
+    enable_legacy_keras,
+    keras_module_is,
+    remove_keras_tuner_hook,
+)
 
 
 def _is_keras3(module) -> bool:
@@ -61,7 +41,9 @@ def _is_keras3(module) -> bool:
     return bool(callable(version_fn) and str(version_fn()).startswith("3."))
 
 
-_enable_legacy_keras()
+enable_legacy_keras()
+# This module imports keras_tuner itself (below), in legacy mode: no hook needed any more.
+remove_keras_tuner_hook()
 
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
@@ -92,16 +74,8 @@ def _import_keras_tuner():
                 "it is imported). Import keras_autoopt before keras_tuner."
             )
         return already
-    missing = object()
-    saved = sys.modules.get("keras", missing)
-    sys.modules["keras"] = tf_keras
-    try:
+    with keras_module_is(tf_keras):
         import keras_tuner as module
-    finally:
-        if saved is missing:
-            del sys.modules["keras"]
-        else:
-            sys.modules["keras"] = saved
     if _kt_multi_backend():  # pragma: no cover - defensive
         raise ImportError(f"keras_tuner could not be put in legacy mode. {_HOW_TO_FIX}")
     return module

@@ -13,6 +13,23 @@ import contextlib
 from collections.abc import Iterator
 
 _STAGE_ATTR = "keras_autoopt_stage"
+
+
+class InputError(ValueError):
+    """Bad input from the user (an argument, a file, data, a configuration).
+
+    The base of every error that the command line reports as a usage error
+    (exit code 2, no traceback): `keras_autoopt.ConfigError`,
+    `keras_autoopt.DatasetError`, `keras_autoopt.ModelFileError`,
+    `keras_autoopt.SetupError`. It is defined here, away from TensorFlow, so
+    that the command line can tell it without importing the package's heavy
+    parts.
+    """
+
+
+class RunStopped(RuntimeError):
+    """A run that stopped for a reason that is not bad input (e.g. failing trials)."""
+
 _MAX_REASON = 300
 
 

@@ -13,34 +13,43 @@ one line naming the stage, the cause and what to do, and exits with code 1;
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_autoopt._failure import describe_failure
-from keras_autoopt.config import ConfigError, PipelineConfig, load_config
-from keras_autoopt.data import DatasetError
-from keras_autoopt.load import ModelFileError, TrustedModelWarning
-from keras_autoopt.pipeline import (
-    DEFAULT_HEARTBEAT_S,
-    DEFAULT_TRIAL_TIMEOUT_S,
-    compress_saved_model,
-    run_pipeline,
-    run_worker,
-)
-from keras_autoopt.report import format_stages_table
-from keras_autoopt.search import SearchStopped, SetupError, set_debug
+from keras_autoopt._defaults import DEFAULT_HEARTBEAT_S, DEFAULT_TRIAL_TIMEOUT_S
+from keras_autoopt._failure import InputError, RunStopped, describe_failure
+from keras_autoopt._quiet import quiet_stderr
+
+# Nothing above loads TensorFlow: ``--help`` and argument errors answer at once. The
+# package's heavy parts are imported in `_run_command`, once the arguments are good.
 
 #: The demo: digits, a searchable ConvNet, a small multi-objective search (validation
 #: accuracy vs gzip bytes of each trial's exported .tflite, pruning / clustering /
 #: quantization searched with the architecture), all four export modes of the most
 #: accurate front model, and that model compressed within one point of validation accuracy.
-DEMO_CONFIG = PipelineConfig(
-    dataset="digits", hypermodel="convnet", trials=12, epochs=(10, 30), seed=0,
-    objectives=["val_accuracy", "gzip_bytes"], compress={"max_accuracy_drop": 0.01},
-)
+DEMO_SETTINGS = {
+    "dataset": "digits", "hypermodel": "convnet", "trials": 12, "epochs": (10, 30),
+    "seed": 0, "objectives": ["val_accuracy", "gzip_bytes"],
+    "compress": {"max_accuracy_drop": 0.01},
+}
+
+
+def demo_config():
+    """The demo's `PipelineConfig` (``DEMO_CONFIG``)."""
+    from keras_autoopt.config import PipelineConfig
+
+    return PipelineConfig(**DEMO_SETTINGS)
+
+
+def __getattr__(name: str):
+    if name == "DEMO_CONFIG":  # built on use: the config module is not needed for --help
+        return demo_config()
+    raise AttributeError(f"module 'keras_autoopt.cli' has no attribute {name!r}")
 
 EXIT_USAGE = 2
 #: Exit code of a search that stopped on failing trials, or of a stage that failed
@@ -57,7 +66,25 @@ def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
                         help="show tracebacks of failures (and of failed trials)")
+    common.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's own log lines and warnings too")
     return common
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's INFO/WARNING lines (C++ and Python) out of the output.
+
+    Must run before TensorFlow is imported for its C++ logs; a value the user
+    set for ``TF_CPP_MIN_LOG_LEVEL`` wins.
+    """
+    import logging
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name in ("tensorflow", "absl", "h5py", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings(
+        "ignore", module=r"(?:tensorflow|tf_keras|keras|keras_tuner|"
+                         r"tensorflow_model_optimization|absl|h5py)(?:\.|$)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
                     "within one point of accuracy and write a report.",
     )
     demo.add_argument("--output", default="runs/demo", help="output folder (default: %(default)s)")
-    demo.add_argument("--trials", type=int, default=DEMO_CONFIG.trials,
+    demo.add_argument("--trials", type=int, default=DEMO_SETTINGS["trials"],
                       help="number of search trials (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true",
                       help="start over instead of resuming a run in the output folder")
@@ -144,7 +171,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     """Our own warnings as one line; others as Python shows them."""
-    if issubclass(category, TrustedModelWarning):
+    if category.__module__.startswith("keras_autoopt"):
         print(f"keras-autoopt: warning: {message}", file=sys.stderr, flush=True)
     else:
         _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
@@ -165,15 +192,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     """
     args = _parser().parse_args(argv)
-    set_debug(True if args.debug else None)  # None: KERAS_AUTOOPT_DEBUG decides
-    saved_showwarning = warnings.showwarning
-    warnings.showwarning = _show_warning
+    with warnings.catch_warnings():  # the filters and the display are the command's only
+        warnings.showwarning = _show_warning
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
+    quiet = contextlib.nullcontext() if args.verbose else quiet_stderr()
     try:
-        return _run_command(args)
-    except (ConfigError, DatasetError, SetupError, ModelFileError) as exc:
+        _check_arguments(args)
+        with quiet:
+            return _run_command(args)
+    except InputError as exc:
         _report(args, f"keras-autoopt: error: {exc}")
         return EXIT_USAGE
-    except SearchStopped as exc:
+    except RunStopped as exc:
         _report(args, f"keras-autoopt: the search stopped: {exc}")
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -183,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(args, f"keras-autoopt: {args.command}: {describe_failure(exc)}")
         return EXIT_FAILED
     finally:
-        warnings.showwarning = saved_showwarning
-        set_debug(None)
+        if "keras_autoopt.search" in sys.modules:
+            sys.modules["keras_autoopt.search"].set_debug(None)
 
 
 def _report(args: argparse.Namespace, line: str) -> None:
@@ -193,16 +226,30 @@ def _report(args: argparse.Namespace, line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _run_command(args: argparse.Namespace) -> int:
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The checks that need no TensorFlow, before anything heavy is imported."""
     if args.output is not None and Path(args.output).exists() \
             and not Path(args.output).is_dir():
-        raise ConfigError(f"Received: --output={args.output!r}, which is a file; expected "
-                          "a folder (existing or not).")
+        raise InputError(f"Received: --output={args.output!r}, which is a file; expected "
+                         "a folder (existing or not).")
+    if args.command == "compress" and not 0 <= args.max_accuracy_drop < 1:
+        raise InputError(
+            f"Received: --max-accuracy-drop={args.max_accuracy_drop}; expected a "
+            "fraction in [0, 1), e.g. 0.01 for one point.")
+    if args.command == "demo" and args.trials < 1:
+        raise InputError(f"Received: --trials={args.trials}; expected a positive integer.")
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    if not args.verbose:
+        _quiet_tensorflow()
+    from keras_autoopt.config import load_config
+    from keras_autoopt.pipeline import compress_saved_model, run_pipeline, run_worker
+    from keras_autoopt.report import format_stages_table
+    from keras_autoopt.search import set_debug
+
+    set_debug(True if args.debug else None)  # None: KERAS_AUTOOPT_DEBUG decides
     if args.command == "compress":
-        if not 0 <= args.max_accuracy_drop < 1:
-            raise ConfigError(
-                f"Received: --max-accuracy-drop={args.max_accuracy_drop}; expected a "
-                "fraction in [0, 1), e.g. 0.01 for one point.")
         result = compress_saved_model(args.model, args.output, dataset=args.dataset,
                                       seed=args.seed,
                                       max_accuracy_drop=args.max_accuracy_drop,
@@ -211,16 +258,12 @@ def _run_command(args: argparse.Namespace) -> int:
         print(f"\nReport: {result.paths.markdown}")
         return 0
     if args.command == "worker":
-        config = load_config(args.config) if args.config else DEMO_CONFIG
+        config = load_config(args.config) if args.config else demo_config()
         run_worker(args.chief, args.worker_id, output_dir=args.output, config=config,
                    heartbeat=args.heartbeat, trust_model=args.trust_model)
         return 0
     if args.command == "demo":
-        if args.trials < 1:
-            raise ConfigError(
-                f"Received: --trials={args.trials}; expected a positive integer."
-            )
-        config = DEMO_CONFIG.model_copy(update={"trials": args.trials})
+        config = demo_config().model_copy(update={"trials": args.trials})
         output = args.output
     else:
         config = load_config(args.config)

@@ -54,14 +54,14 @@ from pydantic import (
     model_validator,
 )
 
-from keras_autoopt.export import EXPORT_MODES
-from keras_autoopt.search import TUNERS
+from keras_autoopt._defaults import EXPORT_MODES, TUNER_NAMES
+from keras_autoopt._failure import InputError
 
 #: HyperModel names accepted in the configuration.
 HYPERMODELS = ("convnet", "dense")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration that cannot be used; the message says where and why."""
 
 
@@ -278,8 +278,8 @@ class PipelineConfig(BaseModel):
     @field_validator("tuner")
     @classmethod
     def _known_tuner(cls, value: str) -> str:
-        if value not in TUNERS:
-            raise ValueError(f"expected one of {tuple(TUNERS)}")
+        if value not in TUNER_NAMES:
+            raise ValueError(f"expected one of {TUNER_NAMES}")
         return value
 
     @field_validator("epochs", mode="before")

@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_autoopt._backend import keras, kt
 from keras_autoopt._checks import check_bool, check_positive_float
+from keras_autoopt._defaults import DEFAULT_HEARTBEAT_S, DEFAULT_TRIAL_TIMEOUT_S
 from keras_autoopt._failure import stage
 from keras_autoopt._io import atomic_save_model, atomic_write_text, remove_stale_temp_files
 from keras_autoopt.compress import auto_compress
@@ -55,7 +56,6 @@ from keras_autoopt.search import (
 )
 
 #: Seconds a distributed worker may stay silent before its trial is handed out again.
-DEFAULT_TRIAL_TIMEOUT_S = 600.0
 
 #: The learning-rate grid step used with GridSearch (two values a decade).
 GRID_LEARNING_RATE_STEP = 10**0.5
@@ -528,7 +528,6 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
 
 
 #: Seconds between two reports of a worker on its running trial.
-DEFAULT_HEARTBEAT_S = 15.0
 
 
 def run_worker(

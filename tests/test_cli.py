@@ -165,7 +165,7 @@ def test_a_search_stopped_by_failures_exits_1_with_the_reason(tmp_path, capsys, 
         raise SearchStopped("Number of consecutive failures exceeded the limit of 3; the "
                             "last one: ValueError: bad")
 
-    monkeypatch.setattr("keras_autoopt.cli.run_pipeline", stopped)
+    monkeypatch.setattr("keras_autoopt.pipeline.run_pipeline", stopped)
     config = tmp_path / "run.yaml"
     config.write_text("trials: 1\n", encoding="utf-8")
     assert main(["run", "--config", str(config), "--output", str(tmp_path / "o")]) == 1

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from keras_autoopt._failure import InputError
 
-class DatasetError(ValueError):
+
+class DatasetError(InputError):
     """Invalid data or invalid arguments given to a data loader.
 
     Every validation error of `keras_autoopt.data` is a `DatasetError`. The

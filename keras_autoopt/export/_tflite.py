@@ -27,8 +27,9 @@ import numpy as np
 
 from keras_autoopt._backend import keras, tf
 from keras_autoopt._checks import check_positive_int
+from keras_autoopt._defaults import EXPORT_MODES  # defined once, without TensorFlow
 from keras_autoopt._io import atomic_write_bytes
-from keras_autoopt.measure._litert import TFLiteRunner, top1_labels
+from keras_autoopt.measure import TFLiteRunner, top1_labels
 
 __all__ = [
     "DEFAULT_MAX_ACCURACY_DROP",
@@ -41,9 +42,6 @@ __all__ = [
     "ExportVerificationError",
     "export_tflite",
 ]
-
-EXPORT_MODES = ("float32", "dynamic", "float16", "int8")
-"""The conversion modes `export_tflite` accepts."""
 
 DEFAULT_TOLERANCES = {
     "float32": 1e-4,

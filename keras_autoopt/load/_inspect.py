@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from keras_autoopt._backend import keras, tfmot
+from keras_autoopt._failure import InputError
 
 #: Suffixes of the model files we read (a SavedModel is a folder).
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -39,7 +40,7 @@ _KNOWN_MODULE_PREFIXES = ("keras", "tf_keras", "tensorflow_model_optimization",
                           "keras_autoopt")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A model file that cannot be read; the message names the file and why."""
 
 

@@ -188,7 +188,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         self.alpha = check_float_range("alpha", alpha, low=0.0, high=1.0)
         self.max_real_failures = check_positive_int("max_consecutive_failed_trials",
                                                     max_consecutive_failed_trials)
-        from keras_autoopt.measure._measure import MIN_LATENCY_RUNS
+        from keras_autoopt.measure import MIN_LATENCY_RUNS
 
         self.latency_runs = check_positive_int("latency_runs", latency_runs,
                                                minimum=MIN_LATENCY_RUNS)

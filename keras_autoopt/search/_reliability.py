@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from keras_autoopt._backend import keras, kt
+from keras_autoopt._failure import InputError, RunStopped
 
 __all__ = ["DEBUG_ENV", "FailOnNonFiniteLoss", "NonFiniteLossError", "SetupError",
            "check_setup", "debug_enabled", "failure_reason", "set_debug"]
@@ -108,11 +109,11 @@ class NonFiniteLossError(kt.errors.FailedTrialError):
     """The training loss became NaN or infinite: the trial failed (not retried)."""
 
 
-class SetupError(ValueError):
+class SetupError(InputError):
     """The data and the HyperModel cannot work together: no trial could succeed."""
 
 
-class SearchStopped(RuntimeError):
+class SearchStopped(RunStopped):
     """The search stopped on failing trials (or none completed); its trials are kept."""
 
 
