@@ -17,7 +17,7 @@ from keras_autoopt.report import (
     _compression_markdown,
     _json,
     _markdown,
-    _pareto_report,
+    _pareto_plots,
     _plots,
     _schema,
     _summary,
@@ -215,9 +215,9 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
         _plots.MODELS_PLOT: _plots.render_models_plot(report["models"]),
     }
     if "pareto" in report:
-        for name in _pareto_report.PLOT_NAMES:
+        for name in _pareto_plots.PLOT_NAMES:
             plot_files[name] = f"{name}.png"
-            pngs[name] = _pareto_report.render_pareto_plot(report["pareto"], name)
+            pngs[name] = _pareto_plots.render_pareto_plot(report["pareto"], name)
     markdown = _markdown.render_markdown(report, summary, JSON_FILE, plot_files)
 
     plots = {name: atomic_write_bytes(output_dir / plot_files[name], pngs[name]) for name in pngs}

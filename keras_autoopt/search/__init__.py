@@ -2,6 +2,7 @@
 
 from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
 from keras_autoopt.search._compression_space import PRUNING_SCHEDULES, CompressionSpace
+from keras_autoopt.search._constraints import TFLITE_FLOOR_BYTES, Constraints, estimate_int8_bytes
 from keras_autoopt.search._convnet import POOLINGS, ConvNetHyperModel
 from keras_autoopt.search._dense import DenseHyperModel
 from keras_autoopt.search._deployable import (
@@ -9,7 +10,6 @@ from keras_autoopt.search._deployable import (
     DeployableTuner,
     ParetoTrial,
     RejectedTrialError,
-    default_reference,
     is_rejected,
     oracle_objectives,
 )
@@ -21,14 +21,7 @@ from keras_autoopt.search._distributed import (
     distributed_role,
 )
 from keras_autoopt.search._greedy_oracle import GreedyOracle
-from keras_autoopt.search._objectives import (
-    BUILTIN_OBJECTIVES,
-    TFLITE_FLOOR_BYTES,
-    Constraints,
-    Objective,
-    estimate_int8_bytes,
-    parse_objectives,
-)
+from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Objective, parse_objectives
 from keras_autoopt.search._optimizers import (
     CLIPPING,
     LR_SCHEDULES,
@@ -36,14 +29,17 @@ from keras_autoopt.search._optimizers import (
     OptimizerSpace,
     schedule_factor,
 )
-from keras_autoopt.search._optuna_oracle import (
-    SAMPLERS,
-    OptunaOracle,
-    from_optuna_distribution,
-    to_optuna_distribution,
-)
+from keras_autoopt.search._optuna_oracle import OptunaOracle
+from keras_autoopt.search._optuna_space import from_optuna_distribution, to_optuna_distribution
+from keras_autoopt.search._optuna_study import SAMPLERS
 from keras_autoopt.search._oracles import ORACLES, make_oracle
-from keras_autoopt.search._pareto import DIRECTIONS, dominates, hypervolume, pareto_front
+from keras_autoopt.search._pareto import (
+    DIRECTIONS,
+    default_reference,
+    dominates,
+    hypervolume,
+    pareto_front,
+)
 from keras_autoopt.search._progress import TrialLogger, summarize_hyperparameters
 from keras_autoopt.search._reliability import (
     DEBUG_ENV,
@@ -57,12 +53,8 @@ from keras_autoopt.search._reliability import (
     failures_stop_cleanly,
     set_debug,
 )
-from keras_autoopt.search._transfer import (
-    BASE_LAYER_NAME,
-    STRATEGIES,
-    TransferHyperModel,
-    freeze_for_strategy,
-)
+from keras_autoopt.search._transfer import TransferHyperModel
+from keras_autoopt.search._transfer_base import BASE_LAYER_NAME, STRATEGIES, freeze_for_strategy
 from keras_autoopt.search._tuners import TUNERS, make_tuner
 
 __all__ = [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,11 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from keras_autoopt._backend import keras, kt, tf
+from keras_autoopt._backend import keras, kt
 from keras_autoopt._io import atomic_save_model
 from keras_autoopt.search._compression_space import CompressionSpace
-from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Constraints, parse_objectives
-from keras_autoopt.search._pareto import hypervolume, pareto_front
+from keras_autoopt.search._constraints import Constraints
+from keras_autoopt.search._gradients import _forget_custom_gradients, _gradient_registry
+from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, parse_objectives
+from keras_autoopt.search._pareto import default_reference, hypervolume, pareto_front
 from keras_autoopt.search._progress import trial_number
 from keras_autoopt.search._reliability import FailOnNonFiniteLoss, ReliableTunerMixin
 from keras_autoopt.search._tuners import _ProgressMixin
@@ -65,37 +66,6 @@ class ParetoTrial:
         return {"trial_id": self.trial_id, "values": dict(self.values),
                 "metrics": dict(self.metrics), "hyperparameters": dict(self.hyperparameters),
                 "model_path": self.model_path, "tflite_path": self.tflite_path}
-
-
-#: Names `tf.custom_gradient` gives the gradients it registers while tracing a graph.
-_CUSTOM_GRADIENT_PREFIX = "CustomGradient-"
-
-
-def _gradient_registry() -> dict:
-    """TensorFlow's global registry of gradient functions, name -> entry.
-
-    Every time a ``tf.custom_gradient`` function is traced into a graph (in
-    each trace of a train step: the optimizer's all-reduce of the gradients,
-    TF-MOT's clustering wrappers), TensorFlow registers its gradient function
-    there under a fresh ``CustomGradient-<n>`` name and never removes it
-    (tensorflow/tensorflow#97697, keras-team/tf-keras#286 and #898). The
-    function's closure holds the traced tensors, so each entry keeps its whole
-    FuncGraph alive, whatever ``clear_session`` and ``gc.collect`` do.
-    """
-    return inspect.getmodule(tf.RegisterGradient)._gradient_registry._registry
-
-
-def _forget_custom_gradients(kept: set[str]) -> None:
-    """Drop the ``tf.custom_gradient`` entries registered since ``kept`` was listed.
-
-    An entry is only looked up while a graph that uses it is differentiated,
-    i.e. while a train step is traced; once a trial is over, nothing traces
-    its models again.
-    """
-    registry = _gradient_registry()
-    for name in [n for n in registry if n.startswith(_CUSTOM_GRADIENT_PREFIX)
-                 and n not in kept]:
-        del registry[name]
 
 
 class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
@@ -447,25 +417,6 @@ def _fmt(value: float) -> str:
     return f"{value:.4f}" if abs(value) < 10 else f"{value:,.0f}"
 
 
-def default_reference(points: np.ndarray, directions: Sequence[str]) -> list[float]:
-    """The worst value of each objective, moved 10 % of its range further out.
-
-    Args:
-        points: ``(n, k)`` objective values.
-        directions: ``"min"`` / ``"max"`` per objective.
-
-    Returns:
-        A reference point every given point improves on.
-    """
-    points = np.asarray(points, dtype=float)
-    reference = []
-    for column, direction in zip(points.T, directions, strict=True):
-        low, high = float(np.min(column)), float(np.max(column))
-        margin = 0.1 * (high - low) or 0.1 * max(abs(high), 1e-12)
-        reference.append(high + margin if direction == "min" else low - margin)
-    return reference
-
-
 def is_rejected(trial) -> bool:
     """Whether a trial was rejected by a constraint before training."""
     return REJECTED_PREFIX in (trial.message or "")
@@ -481,4 +432,3 @@ def _objective_names(objective) -> list[str]:
     if inner is not None:
         return [o.name for o in inner]
     return [objective.name]
-

@@ -12,13 +12,10 @@ from typing import Any
 
 from keras_autoopt._backend import kt
 from keras_autoopt._checks import check_positive_int
+from keras_autoopt.search._greedy_candidates import _candidate_values
 
 _hps = kt.engine.hyperparameters
 _Status = kt.engine.trial.TrialStatus
-
-# Float candidates are rounded to this many significant digits, so that a
-# log-spaced point such as 1e-4 * 10**1 is 0.001, not 0.0010000000000000002.
-_SIGNIFICANT_DIGITS = 12
 
 
 def _synchronized(method: Any) -> Any:
@@ -43,44 +40,6 @@ def _coordinate_key(hp: Any) -> str:
     if not conditions:
         return hp.name
     return json.dumps([hp.name, conditions], sort_keys=True)
-
-
-def _grid_size(hp: Any) -> int:
-    """Return the number of grid points of a numerical hyperparameter with a step."""
-    if hp.sampling == "linear":
-        # The small tolerance keeps max_value when (max - min) / step is an
-        # integer up to rounding (0.3 / 0.1 == 2.9999999999999996).
-        return int(math.floor((hp.max_value - hp.min_value) / hp.step + 1e-9)) + 1
-    return int(math.log(hp.max_value / hp.min_value, hp.step) + 1e-9) + 1
-
-
-def _grid_value(hp: Any, index: int) -> float:
-    """Return the ``index``-th grid point of a numerical hyperparameter with a step."""
-    if hp.sampling == "linear":
-        return hp.min_value + index * hp.step
-    if hp.sampling == "log":
-        return hp.min_value * hp.step**index
-    # reverse_log: dense near max_value.
-    return hp.max_value + hp.min_value - hp.min_value * hp.step**index
-
-
-def _spaced_value(hp: Any, fraction: float) -> float:
-    """Map ``fraction`` in [0, 1] to [min_value, max_value] by the hp's sampling."""
-    low, high = hp.min_value, hp.max_value
-    if hp.sampling == "linear":
-        return low + fraction * (high - low)
-    if hp.sampling == "log":
-        return low * (high / low) ** fraction
-    return high + low - low * (high / low) ** (1.0 - fraction)
-
-
-def _unique(values: list[Any]) -> list[Any]:
-    """Return ``values`` without repeats, keeping the first occurrence's order."""
-    seen: list[Any] = []
-    for value in values:
-        if value not in seen:
-            seen.append(value)
-    return seen
 
 
 class GreedyOracle(kt.Oracle):
@@ -268,35 +227,7 @@ class GreedyOracle(kt.Oracle):
         Raises:
             ValueError: For another kind of hyperparameter.
         """
-        if isinstance(hp, _hps.Fixed):
-            return []
-        if isinstance(hp, _hps.Boolean):
-            return [False, True]
-        if isinstance(hp, _hps.Choice):
-            return list(hp.values)
-        if not isinstance(hp, (_hps.Int, _hps.Float)):
-            raise ValueError(
-                f"Received: hyperparameter={hp!r}; expected a keras-tuner Choice, Boolean, "
-                "Int, Float or Fixed hyperparameter."
-            )
-        count = self.max_values_per_hp
-        if hp.step is not None:
-            size = _grid_size(hp)
-            if size <= count:
-                indices = list(range(size))
-            else:
-                # Evenly spaced indices, halves rounded up; first and last kept.
-                indices = _unique(
-                    [math.floor(i * (size - 1) / (count - 1) + 0.5) for i in range(count)]
-                )
-            raw = [_grid_value(hp, i) for i in indices]
-        else:
-            raw = [_spaced_value(hp, i / (count - 1)) for i in range(count)]
-        if isinstance(hp, _hps.Int):
-            values = [math.floor(v + 0.5) for v in raw]
-        else:
-            values = [float(f"{v:.{_SIGNIFICANT_DIGITS}g}") for v in raw]
-        return _unique([min(max(v, hp.min_value), hp.max_value) for v in values])
+        return _candidate_values(hp, self.max_values_per_hp)
 
     # -- the walk -------------------------------------------------------------
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from keras_autoopt._backend import kt
 from keras_autoopt._checks import check_positive_int
 from keras_autoopt.search._greedy_oracle import GreedyOracle
-from keras_autoopt.search._optuna_oracle import SAMPLERS, OptunaOracle
+from keras_autoopt.search._optuna_oracle import OptunaOracle
+from keras_autoopt.search._optuna_study import SAMPLERS
 
 #: Oracle names accepted by `make_oracle`, the config's ``oracle:`` and the CLI. Optuna's
 #: ``gp`` sampler needs PyTorch, which the package does not install: pass

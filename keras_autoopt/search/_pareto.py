@@ -276,3 +276,22 @@ def _hypervolume_2d(values: np.ndarray, ref: np.ndarray) -> float:
     lowest_before = np.concatenate(([ref[1]], np.minimum.accumulate(y)[:-1]))
     heights = np.maximum(lowest_before - y, 0.0)
     return float(np.sum((ref[0] - x) * heights))
+
+
+def default_reference(points: np.ndarray, directions: Sequence[str]) -> list[float]:
+    """The worst value of each objective, moved 10 % of its range further out.
+
+    Args:
+        points: ``(n, k)`` objective values.
+        directions: ``"min"`` / ``"max"`` per objective.
+
+    Returns:
+        A reference point every given point improves on.
+    """
+    points = np.asarray(points, dtype=float)
+    reference = []
+    for column, direction in zip(points.T, directions, strict=True):
+        low, high = float(np.min(column)), float(np.max(column))
+        margin = 0.1 * (high - low) or 0.1 * max(abs(high), 1e-12)
+        reference.append(high + margin if direction == "min" else low - margin)
+    return reference

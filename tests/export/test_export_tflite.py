@@ -17,6 +17,7 @@ from keras_autoopt.export import (
     ExportResult,
     ExportVerificationError,
     _tflite,
+    _verification,
     export_tflite,
 )
 from keras_autoopt.measure import TFLiteRunner, measure_tflite
@@ -216,14 +217,14 @@ def test_verify_catches_a_different_model(trained, tiny_images, exported):
     x_test = tiny_images[2]
     checked = dict(mode="float32", tolerance=DEFAULT_TOLERANCES["float32"], min_top1_agreement=0.98)
     # Control: the model the file came from passes.
-    figures = _tflite._verify(model, data, x_test, **checked)
+    figures = _verification._verify(model, data, x_test, **checked)
     assert figures.max_abs_diff <= DEFAULT_TOLERANCES["float32"]
     assert figures.top1_agreement == 1.0
     assert figures.samples == len(x_test)
     # Same architecture, fresh weights: must fail.
     other = keras.models.clone_model(model)
     with pytest.raises(ExportVerificationError, match=r"^float32 export failed verification"):
-        _tflite._verify(other, data, x_test, **checked)
+        _verification._verify(other, data, x_test, **checked)
 
 
 def test_low_agreement_alone_fails(trained, tiny_images, exported):
@@ -231,7 +232,7 @@ def test_low_agreement_alone_fails(trained, tiny_images, exported):
     data = exported["float32"][0].path.read_bytes()
     other = keras.models.clone_model(model)
     with pytest.raises(ExportVerificationError, match=r"top-1 agreement is \d+\.\d%") as info:
-        _tflite._verify(
+        _verification._verify(
             other, data, tiny_images[2], mode="float32", tolerance=np.inf, min_top1_agreement=1.0
         )
     assert info.value.top1_agreement < 1.0
@@ -375,14 +376,14 @@ def tflite_outputs(monkeypatch):
         change = staticmethod(lambda out: out)
         returned: list[np.ndarray] = []
 
-    real = _tflite._tflite_outputs
+    real = _verification._tflite_outputs
 
     def patched(tflite_model, x):
         out = np.asarray(Patch.change(real(tflite_model, x)), dtype="float32")
         Patch.returned.append(out)
         return out
 
-    monkeypatch.setattr(_tflite, "_tflite_outputs", patched)
+    monkeypatch.setattr(_verification, "_tflite_outputs", patched)
     return Patch
 
 
@@ -606,7 +607,7 @@ def test_sanity_fails_under_90_percent_agreement(trained, tiny_images, tmp_path,
     error = info.value
     assert error.verify == "sanity"
     assert error.top1_agreement == pytest.approx(26 / 30)
-    assert error.min_top1_agreement == _tflite.SANITY_MIN_TOP1_AGREEMENT == 0.9
+    assert error.min_top1_agreement == _verification.SANITY_MIN_TOP1_AGREEMENT == 0.9
     assert error.tolerance == math.inf and error.max_accuracy_drop is None
     keras_accuracy = _accuracy(model.predict(x_test, verbose=0), y_test)
     message = str(error)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_autoopt.report import _pareto_report, validate_report, write_report
+from keras_autoopt.report import _pareto_plots, validate_report, write_report
 from keras_autoopt.report import _plots as plots_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -148,7 +148,7 @@ def fast_plots(monkeypatch):
     """Skip drawing where only the text is checked."""
     monkeypatch.setattr(plots_module, "render_trials_plot", lambda *args: b"png")
     monkeypatch.setattr(plots_module, "render_models_plot", lambda *args: b"png")
-    monkeypatch.setattr(_pareto_report, "render_pareto_plot", lambda *args: b"png")
+    monkeypatch.setattr(_pareto_plots, "render_pareto_plot", lambda *args: b"png")
 
 
 def _assert_png(path: Path) -> None:
@@ -213,7 +213,7 @@ def test_plots_highlight_the_given_front(pareto_report, monkeypatch):
         return figure, Spy(axes)
 
     monkeypatch.setattr(plots_module, "_new_figure", new_figure)
-    png = _pareto_report.render_pareto_plot(pareto_report["pareto"], "pareto_accuracy_vs_gzip")
+    png = _pareto_plots.render_pareto_plot(pareto_report["pareto"], "pareto_accuracy_vs_gzip")
     assert png[:8] == PNG_MAGIC
     assert annotated[:3] == ["00", "01", "03"]
     assert len(real_step) == 1
@@ -261,7 +261,7 @@ def test_unknown_plot_name():
             "'pareto_accuracy_vs_latency')."
         ),
     ):
-        _pareto_report.render_pareto_plot(make_pareto(), "pareto")
+        _pareto_plots.render_pareto_plot(make_pareto(), "pareto")
 
 
 # --- report.md ----------------------------------------------------------------------

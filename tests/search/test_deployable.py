@@ -4,15 +4,11 @@ import pytest
 from keras_autoopt._backend import keras, kt
 from keras_autoopt.search import DenseHyperModel, OptimizerSpace, failure_reason
 from keras_autoopt.search._compression_space import CompressionSpace
-from keras_autoopt.search._deployable import (
-    REJECTED_PREFIX,
-    DeployableTuner,
-    _gradient_registry,
-    default_reference,
-    oracle_objectives,
-)
-from keras_autoopt.search._objectives import Constraints, Objective
-from keras_autoopt.search._pareto import dominates
+from keras_autoopt.search._constraints import Constraints
+from keras_autoopt.search._deployable import REJECTED_PREFIX, DeployableTuner, oracle_objectives
+from keras_autoopt.search._gradients import _gradient_registry
+from keras_autoopt.search._objectives import Objective
+from keras_autoopt.search._pareto import default_reference, dominates
 
 
 class _CountingHyperModel(DenseHyperModel):
@@ -220,11 +216,11 @@ def test_compression_space_round_trip_and_conditional_schedule():
 def test_a_lossy_export_is_measured_and_a_broken_one_fails_its_trial(
         tiny_images, tmp_path, monkeypatch, capfd):
     """Trial 1's export loses 2 of 30 predictions (a strict check fails it), trial 2's all."""
-    from keras_autoopt.export import _tflite
+    from keras_autoopt.export import _verification
     from keras_autoopt.search import TrialLogger
 
     x, y, xv, yv = tiny_images
-    real, calls = _tflite._tflite_outputs, []
+    real, calls = _verification._tflite_outputs, []
 
     def lossy_then_broken(tflite_model, inputs):
         out = real(tflite_model, inputs)
@@ -234,7 +230,7 @@ def test_a_lossy_export_is_measured_and_a_broken_one_fails_its_trial(
         out[flipped] = np.roll(out[flipped], 1, axis=1)
         return out
 
-    monkeypatch.setattr(_tflite, "_tflite_outputs", lossy_then_broken)
+    monkeypatch.setattr(_verification, "_tflite_outputs", lossy_then_broken)
     tuner = _tuner(tmp_path, max_trials=2)
     tuner.trial_logger = TrialLogger(total=2)
     tuner.search(x, y, validation_data=(xv, yv), verbose=0)

@@ -5,14 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from keras_autoopt.search._objectives import (
-    BUILTIN_OBJECTIVES,
-    TFLITE_FLOOR_BYTES,
-    Constraints,
-    Objective,
-    estimate_int8_bytes,
-    parse_objectives,
-)
+from keras_autoopt.search._constraints import TFLITE_FLOOR_BYTES, Constraints, estimate_int8_bytes
+from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Objective, parse_objectives
 
 
 def _flops(model, tflite_path, dataset):

@@ -11,12 +11,9 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt.search._optuna_oracle import (
-    SAMPLERS,
-    OptunaOracle,
-    from_optuna_distribution,
-    to_optuna_distribution,
-)
+from keras_autoopt.search._optuna_oracle import OptunaOracle
+from keras_autoopt.search._optuna_space import from_optuna_distribution, to_optuna_distribution
+from keras_autoopt.search._optuna_study import SAMPLERS
 
 hps = kt.engine.hyperparameters
 

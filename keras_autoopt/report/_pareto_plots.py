@@ -1,0 +1,238 @@
+"""The two Pareto plots of the run report, and the trial groups they share with its section.
+
+Both plots show validation accuracy against one metric (gzip size, latency)
+and highlight the trials listed in ``front`` without recomputing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from keras_autoopt.report import _plots
+from keras_autoopt.report._schema import is_missing_number
+from keras_autoopt.report._summary import is_completed
+
+GZIP_PLOT = "pareto_accuracy_vs_gzip"
+LATENCY_PLOT = "pareto_accuracy_vs_latency"
+PLOT_NAMES = (GZIP_PLOT, LATENCY_PLOT)
+"""The plots written when a report has a ``pareto`` section; the files are ``<name>.png``."""
+
+ACCURACY = "val_accuracy"
+"""The metric on the y axis of both plots, a fraction in [0, 1]."""
+
+_FRONT_COLOR = "#dd3322"
+_INFEASIBLE_COLOR = "#999999"
+
+
+@dataclass(frozen=True)
+class _PlotSpec:
+    """What one Pareto plot shows on its x axis."""
+
+    metric: str
+    label: str
+    log: bool
+    title: str
+
+
+_PLOT_SPECS: dict[str, _PlotSpec] = {
+    GZIP_PLOT: _PlotSpec(
+        "gzip_bytes",
+        "gzip size (bytes, log scale)",
+        True,
+        "Pareto front: validation accuracy vs gzip size",
+    ),
+    LATENCY_PLOT: _PlotSpec(
+        "latency_us",
+        "latency (µs)",
+        False,
+        "Pareto front: validation accuracy vs latency",
+    ),
+}
+
+
+# --- trial groups -------------------------------------------------------------------
+
+
+def _metric(trial: Mapping[str, Any], name: str) -> Any:
+    """Return the trial's value of metric ``name``, or ``None`` if it is absent."""
+    return trial["metrics"].get(name)
+
+
+def _has_point(trial: Mapping[str, Any], x_metric: str) -> bool:
+    x, y = _metric(trial, x_metric), _metric(trial, ACCURACY)
+    return not is_missing_number(x) and float(x) > 0 and not is_missing_number(y)
+
+
+def _is_rejected(trial: Mapping[str, Any]) -> bool:
+    return bool(trial["rejected"])
+
+
+def _is_infeasible(trial: Mapping[str, Any]) -> bool:
+    return is_completed(trial) and trial["feasible"] is False
+
+
+def _is_failed(trial: Mapping[str, Any]) -> bool:
+    return not is_completed(trial) and not _is_rejected(trial)
+
+
+def _objective_names(pareto: Mapping[str, Any]) -> list[str]:
+    return [str(objective["name"]) for objective in pareto["objectives"]]
+
+
+# --- plots --------------------------------------------------------------------------
+
+
+def _scatter(axes: Any, trials: Sequence[Mapping[str, Any]], x_metric: str, **style: Any) -> None:
+    axes.scatter(
+        [float(_metric(trial, x_metric)) for trial in trials],
+        [100.0 * float(_metric(trial, ACCURACY)) for trial in trials],
+        **style,
+    )
+
+
+def _draw_front(axes: Any, front: Sequence[Mapping[str, Any]], x_metric: str) -> None:
+    xs = [float(_metric(trial, x_metric)) for trial in front]
+    ys = [100.0 * float(_metric(trial, ACCURACY)) for trial in front]
+    axes.step(xs, ys, where="post", color=_FRONT_COLOR, linewidth=1.4, alpha=0.8, zorder=2)
+    axes.scatter(
+        xs,
+        ys,
+        s=110,
+        color=_FRONT_COLOR,
+        edgecolors="black",
+        linewidths=0.6,
+        zorder=4,
+        label=f"Pareto front ({len(front)})",
+    )
+    for index, (trial, x, y) in enumerate(zip(front, xs, ys, strict=True)):
+        # Alternate above/below so that neighbours' labels do not overlap.
+        dy = 8 if index % 2 == 0 else -14
+        axes.annotate(
+            str(trial["trial_id"]),
+            (x, y),
+            xytext=(6, dy),
+            textcoords="offset points",
+            fontsize=9,
+            ha="left",
+        )
+
+
+def _plot_notes(
+    pareto: Mapping[str, Any], spec: _PlotSpec, completed: int, plotted: int
+) -> list[str]:
+    notes = []
+    if completed > plotted:
+        notes.append(
+            f"{completed - plotted} completed trial(s) without {spec.metric} or {ACCURACY} "
+            "not shown"
+        )
+    not_completed = len(pareto["trials"]) - completed
+    if not_completed:
+        notes.append(f"{not_completed} rejected or failed trial(s) not shown")
+    names = _objective_names(pareto)
+    if set(names) != {spec.metric, ACCURACY}:
+        notes.append(
+            f"The front is the search's, on its objectives ({', '.join(names)}), "
+            "not recomputed on these axes"
+        )
+    return notes
+
+
+def render_pareto_plot(pareto: Mapping[str, Any], name: str) -> bytes:
+    """Draw the trials' validation accuracy against gzip size or latency, front highlighted.
+
+    Completed trials are dots, completed trials that broke a constraint grey
+    crosses; the trials listed in ``pareto["front"]`` are large red points,
+    labelled with their ids and joined by a step line in x order. The front
+    is drawn as given (it was computed on the search's objectives, which may
+    differ from these two axes). Trials without both metrics are left out and
+    counted in a footnote.
+
+    Args:
+        pareto: The validated ``pareto`` part of a run report.
+        name: Which plot: `GZIP_PLOT` (x = ``gzip_bytes``, log scale) or
+            `LATENCY_PLOT` (x = ``latency_us``).
+
+    Returns:
+        The PNG file's bytes. With no plottable trial, an empty chart saying so.
+
+    Raises:
+        ValueError: If ``name`` is not one of `PLOT_NAMES`.
+
+    """
+    if name not in _PLOT_SPECS:
+        raise ValueError(f"Received: name={name!r}; expected one of {PLOT_NAMES}.")
+    spec = _PLOT_SPECS[name]
+    figure, axes = _plots._new_figure()
+    if spec.log:
+        axes.set_xscale("log")
+    axes.set_xlabel(spec.label)
+    axes.set_ylabel("validation accuracy (%)")
+    axes.set_title(spec.title)
+
+    completed = [trial for trial in pareto["trials"] if is_completed(trial)]
+    points = [trial for trial in completed if _has_point(trial, spec.metric)]
+    front_ids = {str(trial_id) for trial_id in pareto["front"]}
+    front = sorted(
+        (trial for trial in points if trial["trial_id"] in front_ids),
+        key=lambda trial: float(_metric(trial, spec.metric)),
+    )
+    infeasible = [trial for trial in points if _is_infeasible(trial)]
+    others = [
+        trial
+        for trial in points
+        if trial["trial_id"] not in front_ids and not _is_infeasible(trial)
+    ]
+    if not points:
+        measured = any(
+            not is_missing_number(_metric(trial, spec.metric)) for trial in pareto["trials"]
+        )
+        _plots._empty_note(
+            axes,
+            f"no completed trial with {spec.metric} and {ACCURACY} to plot"
+            if measured
+            else f"no trial has a {spec.metric} measurement",
+        )
+        # The note's default limits suit a log-scale byte axis and a fraction.
+        axes.set_ylim(0, 100)
+        if not spec.log:
+            axes.set_xlim(0, 10)
+    else:
+        if others:
+            _scatter(
+                axes,
+                others,
+                spec.metric,
+                s=36,
+                color=_plots._POINT,
+                alpha=0.75,
+                edgecolors="white",
+                linewidths=0.5,
+                zorder=3,
+                label=f"other completed trials ({len(others)})",
+            )
+        if infeasible:
+            _scatter(
+                axes,
+                infeasible,
+                spec.metric,
+                s=40,
+                marker="x",
+                color=_INFEASIBLE_COLOR,
+                linewidths=1.2,
+                zorder=3,
+                label=f"infeasible trials ({len(infeasible)})",
+            )
+        if front:
+            _draw_front(axes, front, spec.metric)
+        _plots._fit_limits(
+            axes,
+            [float(_metric(trial, spec.metric)) for trial in points],
+            [100.0 * float(_metric(trial, ACCURACY)) for trial in points],
+            100.0,
+        )
+        axes.legend(loc="best", fontsize=9)
+    _plots._footnote(axes, _plot_notes(pareto, spec, len(completed), len(points)))
+    return _plots._to_png(figure)
