@@ -43,9 +43,10 @@ def _expensive_work_fails(monkeypatch):
     def reached(*args, **kwargs):
         raise AssertionError("expensive work reached")
 
-    monkeypatch.setattr("keras_autoopt.pipeline.make_tuner", reached)
-    monkeypatch.setattr("keras_autoopt.pipeline.auto_compress", reached)
-    monkeypatch.setattr("keras_autoopt._deployable_run.build_deployable_tuner", reached)
+    monkeypatch.setattr("keras_autoopt.pipeline.strategies.make_tuner", reached)
+    monkeypatch.setattr("keras_autoopt.pipeline.strategies.build_deployable_tuner", reached)
+    monkeypatch.setattr("keras_autoopt.pipeline.artifacts.auto_compress", reached)
+    monkeypatch.setattr("keras_autoopt.pipeline.jobs.auto_compress", reached)
 
 
 @pytest.fixture(scope="module")

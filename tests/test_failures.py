@@ -96,7 +96,7 @@ def test_compress_stage_failure_is_one_line(tmp_path, capsys, monkeypatch, exc, 
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     model.save(tmp_path / "m.keras")
-    _fail_with(monkeypatch, "keras_autoopt.pipeline.auto_compress", exc)
+    _fail_with(monkeypatch, "keras_autoopt.pipeline.jobs.auto_compress", exc)
     argv = ["compress", "--model", str(tmp_path / "m.keras"), "--output", str(tmp_path / "o")]
     assert cli.main(argv) == 1
     assert _last_line(capsys) == expected
@@ -106,8 +106,9 @@ def test_compress_stage_failure_is_one_line(tmp_path, capsys, monkeypatch, exc, 
 
 
 def test_demo_out_of_memory_in_the_search_setup(tmp_path, capsys, monkeypatch):
-    _fail_with(monkeypatch, "keras_autoopt.pipeline.build_tuner",
-               tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor"))
+    oom = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+    for strategy in ("SingleObjectiveSearch", "DeployableSearch"):  # whichever the demo runs
+        _fail_with(monkeypatch, f"keras_autoopt.pipeline.strategies.{strategy}.build_tuner", oom)
     assert cli.main(["demo", "--trials", "1", "--output", str(tmp_path / "d")]) == 1
     assert _last_line(capsys) == (
         "keras-autoopt: demo: setting up the search failed: ResourceExhaustedError: OOM when "
@@ -121,7 +122,7 @@ def test_run_converter_error_in_the_export(tmp_path, capsys, monkeypatch):
     config = tmp_path / "c.yaml"
     config.write_text("dataset: digits\nhypermodel: dense\ntrials: 1\nepochs: [1, 1]\n"
                       "refit: false\n")
-    _fail_with(monkeypatch, "keras_autoopt.pipeline.export_tflite",
+    _fail_with(monkeypatch, "keras_autoopt.pipeline.artifacts.export_tflite",
                ConverterError("'tfl.custom' op is neither a custom op nor a flex op"))
     assert cli.main(["run", "--config", str(config), "--output", str(tmp_path / "o")]) == 1
     assert _last_line(capsys) == (

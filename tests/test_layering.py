@@ -56,9 +56,8 @@ LEVELS = {
     "keras_autoopt.search": 5,
     # 6: the run configuration (checked against the tuners, oracles and export modes it names).
     "keras_autoopt.config": 6,
-    # 7: the pipeline, in two modules until it becomes a `pipeline/` package.
+    # 7: the pipeline package (run, strategies, records, artifacts, jobs).
     "keras_autoopt.pipeline": 7,
-    "keras_autoopt._deployable_run": 7,
     # 8: the command line.
     "keras_autoopt.cli": 8,
 }

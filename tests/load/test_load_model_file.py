@@ -92,7 +92,7 @@ def test_python_api_refuses_every_format(evil_files, marker, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_compress_api_refuses_before_loading_the_data(evil_files, marker, fmt, tmp_path,
                                                       monkeypatch):
-    monkeypatch.setattr("keras_autoopt.pipeline.load_dataset",
+    monkeypatch.setattr("keras_autoopt.pipeline.jobs.load_dataset",
                         lambda *a, **k: pytest.fail("data loaded for an unsafe model"))
     path = evil_files[0][fmt]
     with pytest.raises(UnsafeModelError, match="holding Lambda layer 'lambda'"):
@@ -167,7 +167,7 @@ def test_cli_trust_model_warns_in_one_line(evil_files, marker, tmp_path, capsys,
         raise RuntimeError("Layer lambda:<class 'Lambda'> is not supported. You can quantize "
                            "this layer by passing a `tfmot.quantization.keras.QuantizeConfig`")
 
-    monkeypatch.setattr("keras_autoopt.pipeline.auto_compress", fake_auto_compress)
+    monkeypatch.setattr("keras_autoopt.pipeline.jobs.auto_compress", fake_auto_compress)
     code = cli.main(["compress", "--model", str(evil_files[0]["h5"]), "--trust-model",
                      "--output", str(tmp_path / "o")])
     err = capsys.readouterr().err
