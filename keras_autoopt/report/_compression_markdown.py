@@ -15,7 +15,7 @@ from keras_autoopt.report._format import (
     fmt_value,
 )
 from keras_autoopt.report._md import environment_section, md_link, md_table
-from keras_autoopt.report._schema import is_missing_number, is_real
+from keras_autoopt.report._values import is_missing_number, is_real
 
 _TOP_LEVEL_KEYS = ("model", "dataset", "budget", "chosen", "stages", "environment", "sensitivity")
 _MODEL_KEYS = ("name", "params")

@@ -14,7 +14,8 @@ from typing import Any
 
 from keras_autoopt.report._format import NOT_AVAILABLE, fmt_int, fmt_percent, fmt_points
 from keras_autoopt.report._md import md_table
-from keras_autoopt.report._schema import MODEL_FIDELITY_FIELDS, is_missing_number
+from keras_autoopt.report._records import MODEL_FIDELITY_KEYS
+from keras_autoopt.report._values import is_missing_number
 
 FIDELITY_HEADING = "## Export fidelity"
 FAILURES_HEADING = "## Exports that failed verification"
@@ -42,10 +43,10 @@ def has_fidelity(model: Mapping[str, Any]) -> bool:
         model: A validated model record.
 
     Returns:
-        True if it has one of the keys of `MODEL_FIDELITY_FIELDS`.
+        True if it has one of the keys of `MODEL_FIDELITY_KEYS`.
 
     """
-    return any(key in model for key in MODEL_FIDELITY_FIELDS)
+    return any(key in model for key in MODEL_FIDELITY_KEYS)
 
 
 def fidelity_section(models: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from keras_autoopt.report._schema import is_int, is_missing_number, is_real
+from keras_autoopt.report._values import is_int, is_missing_number, is_real
 
 NOT_AVAILABLE = "n/a"
 _SHORT_HYPERPARAMETERS = 60

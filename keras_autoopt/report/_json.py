@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_autoopt.report._schema import describe, key_path
+from keras_autoopt.report._values import describe, key_path
 
 _EXPECTED = (
     "JSON-compatible values (dict with str keys, list, tuple, str, int, float, bool, None, "

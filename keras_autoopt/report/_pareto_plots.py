@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras_autoopt.report import _plots
-from keras_autoopt.report._schema import is_missing_number
 from keras_autoopt.report._summary import is_completed
+from keras_autoopt.report._values import is_missing_number
 
 GZIP_PLOT = "pareto_accuracy_vs_gzip"
 LATENCY_PLOT = "pareto_accuracy_vs_latency"

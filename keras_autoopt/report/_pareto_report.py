@@ -32,8 +32,8 @@ from keras_autoopt.report._pareto_plots import (
     _metric,
     _objective_names,
 )
-from keras_autoopt.report._schema import is_missing_number
 from keras_autoopt.report._summary import is_completed
+from keras_autoopt.report._values import is_missing_number
 
 # Front table: the metrics shown in their own columns, in this order.
 _METRIC_COLUMNS = (

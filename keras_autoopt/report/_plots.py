@@ -14,8 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from keras_autoopt.report._format import fmt_ratio
-from keras_autoopt.report._schema import is_missing_number
 from keras_autoopt.report._summary import TrialSummary
+from keras_autoopt.report._values import is_missing_number
 
 TRIALS_PLOT = "trials_accuracy_vs_params"
 MODELS_PLOT = "models_accuracy_vs_gzip"

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from keras_autoopt.report._schema import COMPLETED, is_missing_number
+from keras_autoopt.report._values import COMPLETED, is_missing_number
 
 FLOAT32_MODE = "float32"
 """The ``mode`` of the uncompressed model that other models' sizes are compared with."""

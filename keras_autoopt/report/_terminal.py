@@ -50,7 +50,7 @@ def format_models_table(models: Sequence[Mapping[str, Any]]) -> str:
 
     Args:
         models: The ``models`` part of a report: one dict per exported model
-            (see `validate_report` for the keys).
+            (`ExportedModel` records as dicts).
 
     Returns:
         The table, one line per model after a header and a rule, without a
@@ -86,7 +86,7 @@ def format_stages_table(stages: Sequence[Mapping[str, Any]]) -> str:
 
     Args:
         stages: The ``stages`` part of a compression report: one dict per
-            stage (see `validate_compression_report` for the keys).
+            stage (`CompressionStage` records as dicts).
 
     Returns:
         The table, one line per stage after a header and a rule, without a

@@ -73,97 +73,15 @@ def _report_folder(output_dir: str | os.PathLike) -> Path:
 
 
 def validate_report(report: Mapping[str, Any]) -> None:
-    """Check that ``report`` follows the report schema and can be written as JSON.
+    """Check that ``report`` follows the run report schema and can be written as JSON.
 
-    The schema (extra keys are allowed everywhere and kept in ``report.json``;
-    ``dataset`` and ``search`` extras are also listed in ``report.md``)::
-
-        {
-          "dataset": {"name": str, "n_train": int, "n_val": int, "n_test": int},
-          "search": {"tuner": str, "trials": int (completed trials),
-                     "best_hyperparameters": dict, "wall_time_s": float,
-                     "objective": str, "direction": "max" | "min" (optional),
-                     "best_trial_id": str (optional)},
-          "trials": [{"trial_id": str, "status": str, "score": float | None,
-                      "params": int | None, "hyperparameters": dict,
-                      "message": str | None}, ...],
-          "models": [{"name": str, "mode": str, "path": str (relative to the
-                      report folder), "size_bytes": int, "gzip_bytes": int,
-                      "accuracy": float in [0, 1], "latency_us_median": float,
-                      "params": int,
-                      (optional, the export's verification figures:)
-                      "verify_samples": int | None,
-                      "top1_agreement": float in [0, 1] | None,
-                      "keras_accuracy": float in [0, 1] | None,
-                      "tflite_accuracy": float in [0, 1] | None,
-                      "max_abs_diff": float >= 0 | None}, ...],
-          "environment": {name: version str | None, ...},
-          "export_failures": [{"name": str, "mode": str, "reason": str,
-                               (optional, as ExportVerificationError.to_dict():)
-                               "verify_samples": int | None,
-                               "max_abs_diff": float >= 0 | None,
-                               "tolerance": float >= 0 | None,
-                               "top1_agreement": float in [0, 1] | None,
-                               "min_top1_agreement": float in [0, 1] | None,
-                               "keras_accuracy": float in [0, 1] | None,
-                               "tflite_accuracy": float in [0, 1] | None,
-                               "max_accuracy_drop": float in [0, 1] | None},
-                              ...] (optional),
-          "compression": {"report": str (path of compression.md, relative to
-                          the report folder), "chosen": stage dict | None,
-                          "budget": {"max_accuracy_drop": float,
-                                     "baseline_accuracy": float}}  (optional),
-          "pareto": {"objectives": [{"name": str (unique),
-                                     "direction": "max" | "min"}, ...] (>= 1),
-                     "oracle": str,
-                     "constraints": {limit name: number >= 0 | None (no
-                                     limit), ...} (e.g. max_params,
-                                     max_size_bytes, max_latency_ms,
-                                     min_accuracy),
-                     "trials": [{"trial_id": str (unique), "status": str,
-                                 "rejected": bool (before training),
-                                 "reason": str | None (why rejected, failed
-                                 or infeasible), "feasible": bool | None
-                                 (None: not measured),
-                                 "metrics": {name: float | None},
-                                 "hyperparameters": dict}, ...],
-                     "front": [trial_id, ...] (each a COMPLETED trial with
-                              feasible True and rejected False),
-                     "hypervolume": float >= 0,
-                     "reference": [float, ...] (one per objective, finite)}
-                    (optional),
-        }
-
-    The optional ``compression`` key points to a compression report written
-    by `write_compression_report` (usually into a ``compression/`` subfolder)
-    and repeats what ``report.md`` shows of it: the chosen stage's record
-    (with the keys of a ``stages`` item, see `validate_compression_report`;
-    its ``path`` stays relative to the compression report's folder) and the
-    accuracy budget. ``chosen`` is ``None`` when no stage is within budget.
-    When present, ``report.md`` gains a "Compression" section with a link to
-    the compression report and the chosen stage's row.
-
-    The optional verification keys of a ``models`` record are the figures
-    of `export_tflite`'s check of that export against its Keras model (see
-    `ExportResult`); when any record has them, ``report.md`` gains an "Export
-    fidelity" table. The optional ``export_failures`` key lists the exports
-    that failed that check (nothing was written for them), each with the
-    error's message as ``reason`` and its figures; when it is not empty,
-    ``report.md`` opens with an "Exports that failed verification" section.
-
-    The optional ``pareto`` key holds the result of a multi-objective search:
-    every trial with its metrics (``val_accuracy`` as a fraction,
-    ``gzip_bytes``, ``size_bytes``, ``latency_us``, ``params``, ... any of
-    them may be missing), the ids of the trials on the Pareto front (computed
-    on ``objectives``), and the front's hypervolume measured from
-    ``reference``. When present, ``report.md`` gains a "Pareto front" section
-    and two plots are written (see `write_report`).
-
-    Counts and sizes are non-negative ints; NumPy scalars are accepted where
-    Python numbers are. ``score``, ``accuracy``, ``latency_us_median`` and the
-    verification figures may be NaN (written as ``null`` in JSON, ``n/a`` in
-    Markdown); ``max_abs_diff`` and ``tolerance`` may be infinite (``null`` in
-    JSON).
+    The schema is the record `RunReport` (and the records it holds: `Dataset`,
+    `Search`, `Trial`, `ExportedModel`, `ExportFailure`, `CompressionPointer`,
+    `Pareto`); extra keys are allowed everywhere and kept in ``report.json``.
+    ``report.md`` gains a section for each optional key present: "Export
+    fidelity" (models with verification figures), "Exports that failed
+    verification", "Compression" (a link to the compression report and the
+    chosen stage) and "Pareto front" (with two more plots, see `write_report`).
 
     Args:
         report: The report to check.
@@ -193,7 +111,7 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
     half-written.
 
     Args:
-        report: The report dict (see `validate_report` for its schema).
+        report: The report dict (its schema: `RunReport`).
         output_dir: The report folder; model ``path`` values are relative to it.
 
     Returns:
@@ -229,36 +147,10 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
 def validate_compression_report(report: Mapping[str, Any]) -> None:
     """Check that ``report`` follows the compression report schema and can be written as JSON.
 
-    The schema (extra keys are allowed everywhere and kept in
-    ``compression.json``; ``model`` and ``dataset`` extras and top-level
-    extras such as ``seed`` are also listed in ``compression.md``)::
-
-        {
-          "model": {"name": str, "params": int},
-          "dataset": {"name": str, "n_train": int, "n_val": int, "n_test": int},
-          "budget": {"max_accuracy_drop": float in [0, 1],
-                     "baseline_accuracy": float in [0, 1]},
-          "chosen": str | None (a stage name: the smallest gzip size within
-                    budget; None when no stage is within budget),
-          "stages": [{"stage": str (unique), "mode": str (TFLite export mode),
-                      "path": str (relative to the report folder),
-                      "sparsity": float in [0, 1] (zero weights over all
-                      prunable kernels),
-                      "layer_sparsity": {layer: float in [0, 1]},
-                      "unique_weights": {layer: int (distinct kernel values)},
-                      "accuracy": float in [0, 1] | NaN (LiteRT, test split),
-                      "size_bytes": int, "gzip_bytes": int,
-                      "latency_us_median": float | NaN,
-                      "size_ratio": float | NaN (float32 size / size_bytes),
-                      "gzip_ratio": float | NaN (float32 size / gzip_bytes),
-                      "within_budget": bool, "wall_time_s": float}, ...],
-          "environment": {name: version str | None, ...},
-          "sensitivity": {layer: {sparsity str: accuracy drop float}} (optional),
-        }
-
-    Accuracies, the budget and sparsities are fractions, not percentages.
-    NumPy scalars are accepted where Python numbers are; NaN is written as
-    ``null`` in JSON and ``n/a`` in Markdown.
+    The schema is the record `CompressionReport` (with `CompressedModel`,
+    `Dataset`, `Budget` and `CompressionStage`); extra keys are allowed
+    everywhere and kept in ``compression.json`` (``model``, ``dataset`` and
+    top-level extras such as ``seed`` are also listed in ``compression.md``).
 
     Args:
         report: The compression report to check.
@@ -291,7 +183,7 @@ def write_compression_report(
     has a ``sensitivity`` key, a table of accuracy drops per layer and sparsity.
 
     Args:
-        report: The compression report (see `validate_compression_report`).
+        report: The compression report dict (its schema: `CompressionReport`).
         output_dir: The report folder; stage ``path`` values are relative to it.
 
     Returns:

@@ -11,12 +11,12 @@ def test_aligned_table(report):
     table = format_models_table(report["models"])
     assert table == "\n".join(
         [
-            "name           mode              KB  gzip KB  accuracy %  latency µs",
-            "-------------  -------------  -----  -------  ----------  ----------",
-            "float32        float32        302.0    276.9       99.20       151.2",
-            "dynamic_range  dynamic_range   81.3     76.7       99.20        98.0",
-            "pruned_int8    int8            83.9     18.4       98.20        64.5",
-            "pcqat          int8            81.4     13.5       96.50        63.9",
+            "name           mode        KB  gzip KB  accuracy %  latency µs",
+            "-------------  -------  -----  -------  ----------  ----------",
+            "float32        float32  302.0    276.9       99.20       151.2",
+            "dynamic_range  dynamic   81.3     76.7       99.20        98.0",
+            "pruned_int8    int8      83.9     18.4       98.20        64.5",
+            "pcqat          int8      81.4     13.5       96.50        63.9",
         ]
     )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keras_autoopt.report import _pareto_plots, validate_report, write_report
+from keras_autoopt.report import ParetoTrial, _pareto_plots, validate_report, write_report
 from keras_autoopt.report import _plots as plots_module
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -38,108 +38,9 @@ HYPERVOLUME_LINE = (
 )
 
 
-def _trial(trial_id, status="COMPLETED", *, feasible=True, rejected=False, reason=None, **kw):
-    return {
-        "trial_id": trial_id,
-        "status": status,
-        "rejected": rejected,
-        "reason": reason,
-        "feasible": feasible,
-        "metrics": kw.get("metrics", {}),
-        "hyperparameters": kw.get("hyperparameters", {}),
-    }
-
-
-def _metrics(accuracy, gzip_bytes, size_bytes, latency_us, params) -> dict:
-    return {
-        "val_accuracy": accuracy,
-        "gzip_bytes": gzip_bytes,
-        "size_bytes": size_bytes,
-        "latency_us": latency_us,
-        "params": params,
-    }
-
-
-def make_pareto() -> dict:
-    """Seven trials: three on the front, one dominated, one infeasible, one rejected, one failed."""
-    return {
-        "objectives": [
-            {"name": "val_accuracy", "direction": "max"},
-            {"name": "gzip_bytes", "direction": "min"},
-        ],
-        "oracle": "nsga2",
-        "constraints": {
-            "max_params": None,
-            "max_size_bytes": 50000,
-            "max_latency_ms": None,
-            "min_accuracy": None,
-        },
-        "trials": [
-            _trial(
-                "00",
-                metrics=_metrics(0.9512, 4210, 6200, 2.84, 3100),
-                hyperparameters={
-                    "sparsity": 0.5,
-                    "clusters": 16,
-                    "quantization": "int8",
-                    "filters": 8,
-                },
-            ),
-            _trial(
-                "01",
-                metrics=_metrics(0.9731, 9876, 14500, 3.2, 8000),
-                hyperparameters={
-                    "sparsity": 0.8,
-                    "clusters": 8,
-                    "quantization": "int8",
-                    "distill_temperature": 4.0,
-                    "distill_alpha": 0.3,
-                    "filters": 16,
-                },
-            ),
-            _trial(
-                "02",
-                metrics=_metrics(0.9400, 12000, 16000, 3.9, 9000),
-                hyperparameters={"sparsity": 0.8, "filters": 16},
-            ),
-            _trial(
-                "03",
-                metrics=_metrics(0.9866, 20480, 31000, 5.71, 21000),
-                hyperparameters={"sparsity": 0.0, "quantization": "float16", "filters": 32},
-            ),
-            _trial(
-                "04",
-                feasible=False,
-                reason="size_bytes 61,240 > max_size_bytes 50,000",
-                metrics=_metrics(0.9910, 52000, 61240, 9.1, 60000),
-                hyperparameters={"filters": 64},
-            ),
-            _trial(
-                "05",
-                "FAILED",
-                feasible=None,
-                rejected=True,
-                reason="estimated int8 size 120,512 bytes > max_size_bytes 50,000",
-                metrics={"params": 120000},
-                hyperparameters={"filters": 128},
-            ),
-            _trial(
-                "06",
-                "FAILED",
-                feasible=None,
-                reason="NaN loss\nat epoch 2",
-                hyperparameters={"filters": 8, "learning_rate": 0.5},
-            ),
-        ],
-        "front": ["00", "01", "03"],
-        "hypervolume": 1234.5678,
-        "reference": [0.8, 52000],
-    }
-
-
 @pytest.fixture
-def pareto_report(report) -> dict:
-    report["pareto"] = make_pareto()
+def pareto_report(report, pareto) -> dict:
+    report["pareto"] = pareto
     return report
 
 
@@ -253,7 +154,7 @@ def test_plot_with_nan_metrics_and_an_empty_front(pareto_report, tmp_path):
     )
 
 
-def test_unknown_plot_name():
+def test_unknown_plot_name(pareto):
     with pytest.raises(
         ValueError,
         match=re.escape(
@@ -261,7 +162,7 @@ def test_unknown_plot_name():
             "'pareto_accuracy_vs_latency')."
         ),
     ):
-        _pareto_plots.render_pareto_plot(make_pareto(), "pareto")
+        _pareto_plots.render_pareto_plot(pareto, "pareto")
 
 
 # --- report.md ----------------------------------------------------------------------
@@ -346,7 +247,10 @@ def test_markdown_empty_front_and_no_rejected(pareto_report, tmp_path, fast_plot
 def test_rejected_table_is_capped(pareto_report, tmp_path, fast_plots):
     pareto = pareto_report["pareto"]
     pareto["trials"] += [
-        _trial(f"r{index:02d}", "FAILED", feasible=None, rejected=True, reason="x" * 300)
+        ParetoTrial(
+            trial_id=f"r{index:02d}", status="FAILED", rejected=True, reason="x" * 300,
+            feasible=None, metrics={}, hyperparameters={},
+        ).model_dump()
         for index in range(12)
     ]
     rejected = _markdown(pareto_report, tmp_path).split("### Rejected and failed trials\n")[1]

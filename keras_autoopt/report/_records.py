@@ -1,0 +1,180 @@
+"""Typed records of the reports: the run report (``report.json``) and the compression report.
+
+The records are the schema: `validate_report` and `validate_compression_report`
+check a report dict with ``RunReport.model_validate`` and
+``CompressionReport.model_validate``, and tests build their reports from them
+(``RunReport(...).model_dump()``). Every record takes extra keys and keeps
+them (``report.json`` holds them; ``report.md`` lists the ``dataset`` and
+``search`` extras). Counts and sizes are non-negative ints; NumPy scalars are
+accepted where Python numbers are. Accuracies and other fractions are in
+[0, 1], not percentages; ``score``, ``accuracy``, latencies and the
+verification figures may be NaN (``null`` in JSON, ``n/a`` in Markdown),
+``max_abs_diff`` and ``tolerance`` may be infinite (``null`` in JSON).
+``model_dump(mode="json")`` of a validated report equals the JSON written.
+"""
+
+from __future__ import annotations
+
+from keras_autoopt.report._records_compression import (
+    Budget,
+    CompressedModel,
+    CompressionPointer,
+    CompressionReport,
+    CompressionStage,
+    Dataset,
+    ExportMode,
+    Stages,
+)
+from keras_autoopt.report._records_fields import (
+    Count,
+    DirectionName,
+    Environment,
+    Fraction,
+    FreeDict,
+    Latency,
+    NonEmptyStr,
+    OptCount,
+    OptKeyCount,
+    OptKeyDiff,
+    OptKeyFraction,
+    OptKeyLimitFraction,
+    OptReal,
+    OptStr,
+    Record,
+    RelPath,
+    Seconds,
+    TrialStatusName,
+    list_of,
+    not_none,
+    one_of,
+)
+from keras_autoopt.report._records_pareto import Pareto, ParetoObjective, ParetoTrial
+
+__all__ = [
+    "Budget",
+    "CompressedModel",
+    "CompressionPointer",
+    "CompressionReport",
+    "CompressionStage",
+    "Dataset",
+    "ExportFailure",
+    "ExportedModel",
+    "MODEL_FIDELITY_KEYS",
+    "Models",
+    "Pareto",
+    "ParetoObjective",
+    "ParetoTrial",
+    "RunReport",
+    "Search",
+    "Stages",
+    "Trial",
+]
+
+
+#: ``search.direction``: optional, guessed from the objective when absent.
+OptionalDirection = one_of(DirectionName, " (optional; guessed from the objective if absent)")
+
+
+class Search(Record):
+    """How the search ran: the tuner, its completed trials, the best hyperparameters.
+
+    ``trials`` counts the completed trials; ``direction`` (optional) is
+    guessed from ``objective`` when absent.
+    """
+
+    tuner: NonEmptyStr
+    trials: Count
+    best_hyperparameters: FreeDict
+    wall_time_s: Seconds
+    objective: NonEmptyStr
+    direction: OptionalDirection = None
+    best_trial_id: OptStr = None
+
+
+class Trial(Record):
+    """One trial of the search: its status, score (None or NaN if none) and parameter count."""
+
+    trial_id: NonEmptyStr
+    status: one_of(TrialStatusName, any_case=True)
+    score: OptReal
+    params: OptCount
+    hyperparameters: FreeDict
+    message: OptStr
+
+
+class ExportedModel(Record):
+    """One exported ``.tflite`` model and its figures on the test split.
+
+    ``path`` is relative to the report folder. The optional keys are the
+    figures of `export_tflite`'s check of the export against its Keras model
+    (None where not measured); with them, ``report.md`` gains an "Export
+    fidelity" table.
+    """
+
+    name: NonEmptyStr
+    mode: ExportMode
+    path: RelPath
+    size_bytes: Count
+    gzip_bytes: Count
+    accuracy: Fraction
+    latency_us_median: Latency
+    params: Count
+    verify_samples: OptKeyCount = None
+    max_abs_diff: OptKeyDiff = None
+    top1_agreement: OptKeyFraction = None
+    keras_accuracy: OptKeyFraction = None
+    tflite_accuracy: OptKeyFraction = None
+
+
+#: The optional keys of an `ExportedModel`: its export's verification figures.
+MODEL_FIDELITY_KEYS: tuple[str, ...] = tuple(
+    name for name, field in ExportedModel.model_fields.items() if not field.is_required()
+)
+
+
+class ExportFailure(Record):
+    """An export that failed verification (nothing was written for it).
+
+    ``reason`` is the error's message; the optional keys are the figures of
+    ``ExportVerificationError.to_dict()``.
+    """
+
+    name: NonEmptyStr
+    mode: ExportMode
+    reason: NonEmptyStr
+    verify_samples: OptKeyCount = None
+    max_abs_diff: OptKeyDiff = None
+    tolerance: OptKeyDiff = None
+    top1_agreement: OptKeyFraction = None
+    min_top1_agreement: OptKeyLimitFraction = None
+    keras_accuracy: OptKeyFraction = None
+    tflite_accuracy: OptKeyFraction = None
+    max_accuracy_drop: OptKeyLimitFraction = None
+
+
+#: The ``models`` of a run report.
+Models = list_of(ExportedModel)
+#: The ``export_failures`` of a run report.
+ExportFailures = list_of(ExportFailure)
+
+
+class RunReport(Record):
+    """The run report (``report.json``).
+
+    Optional keys: ``config`` (the run configuration as JSON);
+    ``export_failures`` (with any, ``report.md`` opens with them);
+    ``compression`` (points to the compression report, with the chosen
+    stage, see `CompressionPointer`); ``pareto`` (a multi-objective search's
+    result, with its own section and two more plots).
+    """
+
+    dataset: Dataset
+    search: Search
+    trials: list_of(Trial)
+    models: Models
+    config: not_none(FreeDict, "a dict") = None
+    environment: Environment
+    export_failures: not_none(ExportFailures, "a list of dicts") = None
+    compression: not_none(CompressionPointer, "a dict") = None
+    pareto: not_none(Pareto, "a dict") = None
+
