@@ -6,14 +6,8 @@ import pytest
 from keras_autoopt.data import DatasetError, from_arrays
 
 
-def _toy(n_per_class=10, classes=3, shape=(4, 4, 1)):
-    y = np.repeat(np.arange(classes), n_per_class)
-    x = np.random.default_rng(0).random((len(y), *shape))
-    return x, y
-
-
-def test_from_arrays_splits_and_converts():
-    x, y = _toy()
+def test_from_arrays_splits_and_converts(make_class_arrays):
+    x, y = make_class_arrays()
     data = from_arrays(x, y, name="toy", class_names=["a", "b", "c"])
     assert data.summary() == {
         "name": "toy",
@@ -35,8 +29,8 @@ def test_from_arrays_splits_and_converts():
     )
 
 
-def test_from_arrays_is_deterministic_per_seed():
-    x, y = _toy()
+def test_from_arrays_is_deterministic_per_seed(make_class_arrays):
+    x, y = make_class_arrays()
     a, b = from_arrays(x, y, seed=3), from_arrays(x, y, seed=3)
     assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_train, b.y_train)
     c = from_arrays(x, y, seed=4)
@@ -52,8 +46,8 @@ def test_from_arrays_tabular_and_uint8_not_rescaled():
     assert data.x_train.max() > 1.0  # uint8 values are kept as is
 
 
-def test_from_arrays_one_hot_and_column_labels():
-    x, y = _toy(classes=4)
+def test_from_arrays_one_hot_and_column_labels(make_class_arrays):
+    x, y = make_class_arrays(classes=4)
     one_hot = np.eye(5)[y]  # width 5: one class never seen
     data = from_arrays(x, one_hot)
     assert data.num_classes == 5
@@ -62,8 +56,8 @@ def test_from_arrays_one_hot_and_column_labels():
     assert column.num_classes == 4
 
 
-def test_from_arrays_num_classes_larger_than_labels():
-    x, y = _toy()
+def test_from_arrays_num_classes_larger_than_labels(make_class_arrays):
+    x, y = make_class_arrays()
     assert from_arrays(x, y, num_classes=7).num_classes == 7
 
 
@@ -164,23 +158,23 @@ def test_from_arrays_validation(x, y, kwargs, message):
         from_arrays(x, y, **kwargs)
 
 
-def test_from_arrays_nan():
-    x, y = _toy()
+def test_from_arrays_nan(make_class_arrays):
+    x, y = make_class_arrays()
     x[3, 0, 0, 0] = np.nan
     x[4, 1, 0, 0] = np.inf
     with pytest.raises(DatasetError, match=r"Received: x with 2 NaN or infinite values"):
         from_arrays(x, y)
 
 
-def test_from_arrays_float64_overflow_is_not_finite():
-    x, y = _toy()
+def test_from_arrays_float64_overflow_is_not_finite(make_class_arrays):
+    x, y = make_class_arrays()
     x[0, 0, 0, 0] = 1e300
     with pytest.raises(DatasetError, match=r"1 NaN or infinite values \(as float32\)"):
         from_arrays(x, y)
 
 
-def test_from_arrays_too_few_samples_per_class_names_class_and_count():
-    x, y = _toy(n_per_class=10)
+def test_from_arrays_too_few_samples_per_class_names_class_and_count(make_class_arrays):
+    x, y = make_class_arrays(n_per_class=10)
     keep = np.r_[0:10, 10:13, 20:30]  # class 1 keeps 3 samples
     with pytest.raises(
         DatasetError,
@@ -191,8 +185,8 @@ def test_from_arrays_too_few_samples_per_class_names_class_and_count():
         from_arrays(x[keep], y[keep], class_names=["a", "b", "c"])
 
 
-def test_from_arrays_minimum_per_class_follows_fractions():
-    x, y = _toy(n_per_class=4)
+def test_from_arrays_minimum_per_class_follows_fractions(make_class_arrays):
+    x, y = make_class_arrays(n_per_class=4)
     data = from_arrays(x, y, val_fraction=0.25, test_fraction=0.25)
     assert (data.summary()["n_val"], data.summary()["n_test"]) == (3, 3)
     with pytest.raises(

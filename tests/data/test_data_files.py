@@ -8,18 +8,11 @@ import pytest
 from keras_autoopt._backend import tf
 from keras_autoopt.data import DatasetError, from_image_folder, from_npz, load_dataset
 
-
-def _xy(n_per_class=10, classes=3, features=5, seed=0):
-    y = np.repeat(np.arange(classes), n_per_class)
-    x = np.random.default_rng(seed).random((len(y), features)).astype(np.float32)
-    return x, y
-
-
 # --- .npz -------------------------------------------------------------------
 
 
-def test_npz_with_x_and_y_is_split(tmp_path):
-    x, y = _xy()
+def test_npz_with_x_and_y_is_split(tmp_path, make_class_arrays):
+    x, y = make_class_arrays(shape=(5,), dtype=np.float32)
     path = tmp_path / "toy.npz"
     np.savez(path, x=x, y=y, class_names=np.array(["a", "b", "c"]))
     data = from_npz(path)
@@ -35,8 +28,8 @@ def test_npz_with_x_and_y_is_split(tmp_path):
     assert np.array_equal(load_dataset(str(path)).x_test, data.x_test)
 
 
-def test_npz_with_all_splits_is_kept_as_is(tmp_path):
-    x, y = _xy()
+def test_npz_with_all_splits_is_kept_as_is(tmp_path, make_class_arrays):
+    x, y = make_class_arrays(shape=(5,), dtype=np.float32)
     path = tmp_path / "full.npz"
     np.savez(
         path,
@@ -54,8 +47,8 @@ def test_npz_with_all_splits_is_kept_as_is(tmp_path):
     assert np.array_equal(data.x_test, x[25:])
 
 
-def test_npz_missing_splits_are_carved_from_train(tmp_path):
-    x, y = _xy(n_per_class=20)
+def test_npz_missing_splits_are_carved_from_train(tmp_path, make_class_arrays):
+    x, y = make_class_arrays(n_per_class=20, shape=(5,), dtype=np.float32)
     both = tmp_path / "train_only.npz"
     np.savez(both, x_train=x, y_train=y)
     data = from_npz(both)
@@ -75,8 +68,8 @@ def test_npz_missing_splits_are_carved_from_train(tmp_path):
     assert np.array_equal(data.x_test, x[:6])
 
 
-def test_npz_one_hot_labels(tmp_path):
-    x, y = _xy()
+def test_npz_one_hot_labels(tmp_path, make_class_arrays):
+    x, y = make_class_arrays(shape=(5,), dtype=np.float32)
     path = tmp_path / "onehot.npz"
     np.savez(path, x=x, y=np.eye(3, dtype=np.float32)[y])
     data = from_npz(path)
@@ -104,16 +97,16 @@ def test_npz_missing_keys_lists_found_and_expected(tmp_path):
         from_npz(path)
 
 
-def test_npz_unpaired_split(tmp_path):
-    x, y = _xy()
+def test_npz_unpaired_split(tmp_path, make_class_arrays):
+    x, y = make_class_arrays(shape=(5,), dtype=np.float32)
     path = tmp_path / "unpaired.npz"
     np.savez(path, x_train=x, y_train=y, x_val=x[:3])
     with pytest.raises(DatasetError, match=r"expected 'x_val' and 'y_val' together, or neither"):
         from_npz(path)
 
 
-def test_npz_mismatched_split_shapes(tmp_path):
-    x, y = _xy()
+def test_npz_mismatched_split_shapes(tmp_path, make_class_arrays):
+    x, y = make_class_arrays(shape=(5,), dtype=np.float32)
     path = tmp_path / "shapes.npz"
     np.savez(path, x_train=x, y_train=y, x_val=x[:6, :4], y_val=y[:6])
     with pytest.raises(DatasetError, match=r"x_val with sample shape \(4,\); expected \(5,\)"):

@@ -7,18 +7,12 @@ from keras_autoopt._backend import tf
 from keras_autoopt.data import DatasetError, from_arrays, from_tf_dataset
 
 
-def _xy(n_per_class=10, classes=3, shape=(6, 6, 1)):
-    y = np.repeat(np.arange(classes), n_per_class).astype(np.int64)
-    x = np.random.default_rng(0).random((len(y), *shape)).astype(np.float32)
-    return x, y
-
-
 def _pipeline(x, y):
     return tf.data.Dataset.from_tensor_slices((x, y))
 
 
-def test_unbatched_and_batched_give_the_same_dataset():
-    x, y = _xy()
+def test_unbatched_and_batched_give_the_same_dataset(make_class_arrays):
+    x, y = make_class_arrays(shape=(6, 6, 1), dtype=np.float32)
     unbatched = from_tf_dataset(_pipeline(x, y))
     batched = from_tf_dataset(_pipeline(x, y).batch(7))
     reference = from_arrays(x, y, name="tf.data")
@@ -39,8 +33,8 @@ def test_unbatched_and_batched_give_the_same_dataset():
         assert np.array_equal(data.y_train, reference.y_train)
 
 
-def test_one_hot_batched_and_unbatched():
-    x, y = _xy()
+def test_one_hot_batched_and_unbatched(make_class_arrays):
+    x, y = make_class_arrays(shape=(6, 6, 1), dtype=np.float32)
     one_hot = np.eye(4, dtype=np.float32)[y]  # width 4: num_classes comes from it
     for pipeline in (_pipeline(x, one_hot), _pipeline(x, one_hot).batch(8)):
         data = from_tf_dataset(pipeline)
@@ -57,8 +51,8 @@ def test_tabular_unbatched_one_hot_vs_batched_labels():
     assert one_hot.num_classes == labels.num_classes == 3
 
 
-def test_given_val_and_test_are_kept_missing_one_is_carved():
-    x, y = _xy(n_per_class=20)
+def test_given_val_and_test_are_kept_missing_one_is_carved(make_class_arrays):
+    x, y = make_class_arrays(n_per_class=20, shape=(6, 6, 1), dtype=np.float32)
     val = _pipeline(x[:6], y[:6]).batch(2)
     test = _pipeline(x[6:12], y[6:12])
     data = from_tf_dataset(_pipeline(x, y), val=val, test=test, name="mine")
@@ -69,8 +63,8 @@ def test_given_val_and_test_are_kept_missing_one_is_carved():
     assert (carved.summary()["n_train"], carved.summary()["n_val"]) == (45, 15)
 
 
-def test_ambiguous_batching_needs_batched_argument():
-    x, y = _xy(shape=(5,))  # x (5,) and y (5,) once batched with drop_remainder
+def test_ambiguous_batching_needs_batched_argument(make_class_arrays):
+    x, y = make_class_arrays(shape=(5,), dtype=np.float32)  # x (5,), y (5,) once batched
     pipeline = _pipeline(x, y).batch(5, drop_remainder=True)
     with pytest.raises(DatasetError, match=r"pass batched=True or batched=False"):
         from_tf_dataset(pipeline)
@@ -89,22 +83,22 @@ def test_wrong_type(train, message):
         from_tf_dataset(train)
 
 
-def test_wrong_type_for_val():
-    x, y = _xy()
+def test_wrong_type_for_val(make_class_arrays):
+    x, y = make_class_arrays(shape=(6, 6, 1), dtype=np.float32)
     with pytest.raises(DatasetError, match=r"Received: val of type builtins\.tuple"):
         from_tf_dataset(_pipeline(x, y), val=(x, y))
 
 
-def test_elements_must_be_pairs():
-    x, y = _xy()
+def test_elements_must_be_pairs(make_class_arrays):
+    x, y = make_class_arrays(shape=(6, 6, 1), dtype=np.float32)
     with pytest.raises(DatasetError, match=r"expected \(x, y\) pairs of dense tensors"):
         from_tf_dataset(tf.data.Dataset.from_tensor_slices(x))
     with pytest.raises(DatasetError, match=r"expected \(x, y\) pairs of dense tensors"):
         from_tf_dataset(tf.data.Dataset.from_tensor_slices((x, y, y)))
 
 
-def test_infinite_and_empty_pipelines():
-    x, y = _xy()
+def test_infinite_and_empty_pipelines(make_class_arrays):
+    x, y = make_class_arrays(shape=(6, 6, 1), dtype=np.float32)
     with pytest.raises(
         DatasetError, match=r"Received: train that repeats forever \(cardinality is infinite\)"
     ):
@@ -113,8 +107,8 @@ def test_infinite_and_empty_pipelines():
         from_tf_dataset(_pipeline(x, y).take(0))
 
 
-def test_data_errors_are_reported_like_from_arrays():
-    x, y = _xy()
+def test_data_errors_are_reported_like_from_arrays(make_class_arrays):
+    x, y = make_class_arrays(shape=(6, 6, 1), dtype=np.float32)
     x[0, 0, 0, 0] = np.nan
     with pytest.raises(DatasetError, match=r"1 NaN or infinite values"):
         from_tf_dataset(_pipeline(x, y))

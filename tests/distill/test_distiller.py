@@ -14,18 +14,9 @@ from keras_autoopt.measure import measure_tflite
 from keras_autoopt.search import DenseHyperModel, OptimizerSpace
 
 
-def _data(n=240, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    x = rng.normal(0.0, 0.3, size=(n, 8, 8, 1)).astype("float32")
-    for k in range(3):
-        x[y == k, :, k * 2: k * 2 + 3, 0] += 1.0
-    return x, y.astype("int64")
-
-
 @pytest.fixture(scope="module")
-def data():
-    x, y = _data()
+def data(make_tiny_images):
+    x, y = make_tiny_images(n=240, noise=0.3)
     return x[:180], y[:180], x[180:], y[180:]
 
 
@@ -58,13 +49,16 @@ def test_distiller_trains_the_student_and_predicts_with_it(teacher, data):
     keras.utils.set_random_seed(1)
     distiller = Distiller(teacher, _student())
     distiller.compile("adam", metrics=["accuracy"], alpha=0.3, temperature=2.0)
+    teacher_before = teacher.get_weights()
     history = distiller.fit(x, y, epochs=10, batch_size=32, verbose=0)
     assert set(history.history) >= {"loss", "student_loss", "distillation_loss", "accuracy"}
     result = distiller.evaluate(xt, yt, verbose=0, return_dict=True)
     assert result["accuracy"] > 0.8  # chance is 1/3
     np.testing.assert_allclose(distiller.predict(xt, verbose=0),
                                distiller.student.predict(xt, verbose=0), rtol=1e-6)
-    assert all(not w.trainable for w in teacher.weights) or not teacher.trainable
+    # Only the student learns: ten epochs leave every teacher weight as it was.
+    for before, after in zip(teacher_before, teacher.get_weights(), strict=True):
+        np.testing.assert_array_equal(after, before)
 
 
 def test_loss_terms_match_a_hand_computation(teacher, data):
@@ -196,8 +190,14 @@ def test_distillation_hypermodel_search(teacher, data, tmp_path):
     assert [t.status for t in trials] == ["COMPLETED", "COMPLETED"]
     assert all(1.0 <= t.hyperparameters.values["temperature"] <= 8.0 for t in trials)
     best = tuner.get_best_models(1)[0]
-    assert isinstance(best, Distiller)
     assert best.student.output_shape == (None, 3)
+    # The best model is the best trial's: its student has that trial's width and
+    # scores that trial's val_accuracy on the validation data.
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    hidden = [layer for layer in best.student.layers if isinstance(layer, keras.layers.Dense)]
+    assert hidden[0].units == best_trial.hyperparameters.values["dense_units"]
+    accuracy = float(np.mean(best.predict(xt, verbose=0).argmax(axis=1) == yt))
+    assert accuracy == pytest.approx(best_trial.score, abs=1e-6)
 
 
 def test_untrained_teacher_warns(data):

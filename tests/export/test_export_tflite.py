@@ -14,7 +14,6 @@ from keras_autoopt.export import (
     DEFAULT_MIN_TOP1_AGREEMENT,
     DEFAULT_TOLERANCES,
     EXPORT_MODES,
-    ExportResult,
     ExportVerificationError,
     _tflite,
     _verification,
@@ -41,51 +40,46 @@ def _tiny_cnn() -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def _cache():
-    # `tiny_images` is function-scoped, so a module-scoped fixture cannot use
-    # it; the function-scoped fixtures below fill this cache on first use.
-    return {}
-
-
-@pytest.fixture
-def trained(tiny_images, _cache):
+def trained(tiny_images):
     """The tiny CNN trained 3 epochs, and its Keras test accuracy."""
-    if "trained" not in _cache:
-        x_train, y_train, x_test, y_test = tiny_images
-        model = _tiny_cnn()
-        model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
-        model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
-        accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) == y_test))
-        _cache["trained"] = model, accuracy
-    return _cache["trained"]
+    keras.utils.set_random_seed(0)
+    x_train, y_train, x_test, y_test = tiny_images
+    model = _tiny_cnn()
+    model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
+    accuracy = float(np.mean(model.predict(x_test, verbose=0).argmax(axis=1) == y_test))
+    return model, accuracy
 
 
-@pytest.fixture
-def exported(trained, tiny_images, tmp_path_factory, _cache):
+@pytest.fixture(scope="module")
+def exported(trained, tiny_images, tmp_path_factory):
     """Each mode exported once and measured: {mode: (ExportResult, TFLiteMetrics)}."""
-    if "exported" not in _cache:
-        model, _ = trained
-        x_train, _, x_test, y_test = tiny_images
-        folder = tmp_path_factory.mktemp("export")
-        results = {}
-        for mode in EXPORT_MODES:
-            result = export_tflite(
-                model, folder / f"{mode}.tflite", mode, representative_data=x_train
-            )
-            results[mode] = result, measure_tflite(result.path, x_test, y_test, latency_runs=50)
-        _cache["exported"] = results
-    return _cache["exported"]
+    model, _ = trained
+    x_train, _, x_test, y_test = tiny_images
+    folder = tmp_path_factory.mktemp("export")
+    results = {}
+    for mode in EXPORT_MODES:
+        result = export_tflite(model, folder / f"{mode}.tflite", mode, representative_data=x_train)
+        results[mode] = result, measure_tflite(result.path, x_test, y_test, latency_runs=50)
+    return results
 
 
 @pytest.mark.parametrize("mode", EXPORT_MODES)
-def test_each_mode_writes_a_verified_file(exported, mode):
+def test_each_mode_writes_a_verified_file(exported, trained, tiny_images, mode):
     result, metrics = exported[mode]
-    assert isinstance(result, ExportResult)
     assert result.mode == mode
     assert result.path.is_file()
     assert result.size_bytes == result.path.stat().st_size == metrics.size_bytes
     assert 0.0 <= result.max_abs_diff <= DEFAULT_TOLERANCES[mode]
     assert result.top1_agreement >= DEFAULT_MIN_TOP1_AGREEMENT[mode]
+    # The reported figures, recomputed here from both models' outputs on the
+    # first 64 representative samples.
+    sample = tiny_images[0][:64]
+    keras_out = trained[0].predict(sample, verbose=0)
+    tflite_out = TFLiteRunner(result.path).predict(sample)
+    assert result.max_abs_diff == pytest.approx(np.abs(keras_out - tflite_out).max(), abs=1e-6)
+    agreement = np.mean(keras_out.argmax(axis=1) == tflite_out.argmax(axis=1))
+    assert result.top1_agreement == pytest.approx(agreement)
     # Default verification: the first 64 representative samples, no labels.
     assert result.verify_samples == 64
     assert result.keras_accuracy is None and result.tflite_accuracy is None

@@ -8,12 +8,12 @@ import json
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 
 from keras_autoopt._backend import keras
 from keras_autoopt.export import export_tflite
 from keras_autoopt.measure import (
     MIN_LATENCY_RUNS,
-    TFLiteMetrics,
     TFLiteRunner,
     measure_tflite,
     top1_labels,
@@ -22,33 +22,20 @@ from keras_autoopt.measure._litert import _dequantize, _quantize
 
 
 @pytest.fixture(scope="module")
-def _cache():
-    # `tiny_images` is function-scoped, so a module-scoped fixture cannot use
-    # it; `files` fills this cache on first use.
-    return {}
-
-
-@pytest.fixture
-def files(tiny_images, tmp_path_factory, _cache):
+def files(tiny_images, make_tiny_classifier, tmp_path_factory):
     """A small trained classifier and its float32 and int8 files."""
-    if not _cache:
-        x_train, y_train, _, _ = tiny_images
-        model = keras.Sequential(
-            [
-                keras.layers.Input((8, 8, 1)),
-                keras.layers.Flatten(),
-                keras.layers.Dense(3, activation="softmax"),
-            ]
-        )
-        model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
-        model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
-        folder = tmp_path_factory.mktemp("measure")
-        _cache["model"] = model
-        for mode in ("float32", "int8"):
-            _cache[mode] = export_tflite(
-                model, folder / f"{mode}.tflite", mode, representative_data=x_train
-            ).path
-    return _cache
+    keras.utils.set_random_seed(0)
+    x_train, y_train, _, _ = tiny_images
+    model = make_tiny_classifier()
+    model.compile(keras.optimizers.Adam(0.05), "sparse_categorical_crossentropy")
+    model.fit(x_train, y_train, epochs=3, batch_size=16, verbose=0)
+    folder = tmp_path_factory.mktemp("measure")
+    files = {"model": model}
+    for mode in ("float32", "int8"):
+        files[mode] = export_tflite(
+            model, folder / f"{mode}.tflite", mode, representative_data=x_train
+        ).path
+    return files
 
 
 def test_runner_from_path_and_bytes_agree_with_keras(files, tiny_images):
@@ -98,17 +85,50 @@ def test_top1_labels():
     np.testing.assert_array_equal(top1_labels(np.array([0.2, 0.9])), [0, 1])
 
 
+def _interpreter_predict(path, x):
+    """The file's outputs from LiteRT's bare interpreter, one sample at a time.
+
+    Quantizes int8 inputs and dequantizes int8 outputs by hand (real = scale *
+    (q - zero_point)), as an independent reference for `TFLiteRunner`.
+    """
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    rows = []
+    for sample in x:
+        value = sample[None].astype("float32")
+        if inp["dtype"] == np.int8:
+            scale, zero = inp["quantization"]
+            value = np.clip(np.round(value / scale) + zero, -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], value)
+        interpreter.invoke()
+        result = interpreter.get_tensor(out["index"])[0]
+        if out["dtype"] == np.int8:
+            scale, zero = out["quantization"]
+            result = scale * (result.astype("float32") - zero)
+        rows.append(result)
+    return np.array(rows, dtype="float32")
+
+
+def test_runner_agrees_with_the_bare_interpreter(files, tiny_images):
+    x_test = tiny_images[2]
+    for mode in ("float32", "int8"):
+        np.testing.assert_allclose(
+            TFLiteRunner(files[mode]).predict(x_test),
+            _interpreter_predict(files[mode], x_test), atol=1e-6, err_msg=mode)
+
+
 @pytest.mark.parametrize("mode", ["float32", "int8"])
 def test_measure_tflite(files, tiny_images, mode):
     _, _, x_test, y_test = tiny_images
     path = files[mode]
     metrics = measure_tflite(path, x_test, y_test, latency_runs=60, warmup_runs=2)
-    assert isinstance(metrics, TFLiteMetrics)
     data = path.read_bytes()
     assert metrics.size_bytes == len(data)
     assert metrics.gzip_bytes == len(gzip.compress(data, compresslevel=9, mtime=0))
     assert metrics.gzip_bytes <= metrics.size_bytes + 64
-    expected = np.mean(TFLiteRunner(path).predict(x_test).argmax(axis=1) == y_test)
+    # The accuracy of the file, run here without `TFLiteRunner`.
+    expected = np.mean(_interpreter_predict(path, x_test).argmax(axis=1) == y_test)
     assert metrics.accuracy == pytest.approx(expected)
     keras_accuracy = np.mean(files["model"].predict(x_test, verbose=0).argmax(axis=1) == y_test)
     assert abs(metrics.accuracy - keras_accuracy) <= 0.07

@@ -8,7 +8,7 @@ from keras_autoopt.search._constraints import Constraints
 from keras_autoopt.search._deployable import REJECTED_PREFIX, DeployableTuner, oracle_objectives
 from keras_autoopt.search._gradients import _gradient_registry
 from keras_autoopt.search._objectives import Objective
-from keras_autoopt.search._pareto import default_reference, dominates
+from keras_autoopt.search._pareto import default_reference
 
 
 class _CountingHyperModel(DenseHyperModel):
@@ -35,7 +35,8 @@ def _tuner(tmp_path, objectives=("val_accuracy", "gzip_bytes"), max_trials=3, **
                            project_name="p", latency_runs=50, **kwargs)
 
 
-def test_trials_are_measured_as_deployed_and_the_front_is_non_dominated(tiny_images, tmp_path):
+def test_trials_are_measured_as_deployed_and_the_front_is_non_dominated(
+        tiny_images, tmp_path, front_by_enumeration):
     x, y, xv, yv = tiny_images
     space = CompressionSpace(sparsities=(0.0, 0.5), clusters=(0, 8),
                              quantization=("float32", "int8"), prune_epochs=1, cluster_epochs=1)
@@ -50,11 +51,14 @@ def test_trials_are_measured_as_deployed_and_the_front_is_non_dominated(tiny_ima
         assert {"sparsity", "clusters", "quantization"} <= set(trial.hyperparameters.values)
     front = tuner.get_pareto_front()
     assert front
-    values = [[p.values["val_accuracy"], p.values["gzip_bytes"]] for p in front]
-    others = [[t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("gzip_bytes")]
+    # The front is exactly the trials no other trial beats (enumerated here).
+    points = [[t.metrics.get_last_value("val_accuracy"), t.metrics.get_last_value("gzip_bytes")]
               for t in trials]
-    for point in values:
-        assert not any(dominates(o, point, ["max", "min"]) for o in others)
+    expected = {trials[i].trial_id for i in front_by_enumeration(points, ["max", "min"])}
+    assert {p.trial_id for p in front} == expected
+    for p in front:
+        assert [p.values["val_accuracy"], p.values["gzip_bytes"]] == points[
+            [t.trial_id for t in trials].index(p.trial_id)]
     model = front[0].load_model()
     assert model.predict(xv[:2], verbose=0).shape == (2, 3)
     with open(front[0].tflite_path, "rb") as handle:
@@ -117,12 +121,10 @@ def test_measured_constraints_mark_trials_infeasible(tiny_images, tmp_path):
     assert len(tuner.completed_trials(feasible_only=False)) == 2
 
 
-def test_custom_objective_and_teacher(tiny_images, tmp_path):
+def test_custom_objective_and_teacher(tiny_images, make_tiny_classifier, tmp_path):
     x, y, xv, yv = tiny_images
     keras.utils.set_random_seed(0)
-    teacher = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                                keras.layers.Dense(32, activation="relu"),
-                                keras.layers.Dense(3, activation="softmax")])
+    teacher = make_tiny_classifier(hidden=32)
     teacher.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     teacher.fit(x, y, epochs=10, verbose=0)
     seen = []

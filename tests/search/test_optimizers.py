@@ -83,11 +83,10 @@ def test_schedule_factor_values():
         schedule_factor("linear", 0, 10)
 
 
-def test_fit_uses_searched_batch_size_epochs_and_schedule(tiny_images):
+def test_fit_uses_searched_batch_size_epochs_and_schedule(tiny_images, make_tiny_classifier):
     x, y, _, _ = tiny_images
     space = OptimizerSpace(batch_sizes=(30,), epochs=(4, 4), lr_schedules=("cosine",))
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = make_tiny_classifier()
     hp = _hp(optimizer="adam", learning_rate=0.01, clipping="none")
     space.compile(hp, model)
     seen = []
@@ -103,11 +102,10 @@ def test_fit_uses_searched_batch_size_epochs_and_schedule(tiny_images):
     assert history.params["steps"] == 3  # 90 samples / batch 30
 
 
-def test_fit_kwargs_win_over_search(tiny_images):
+def test_fit_kwargs_win_over_search(tiny_images, make_tiny_classifier):
     x, y, _, _ = tiny_images
     space = OptimizerSpace()
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
-                              keras.layers.Dense(3, activation="softmax")])
+    model = make_tiny_classifier()
     hp = kt.HyperParameters()
     space.compile(hp, model)
     history = space.fit(hp, model, x, y, epochs=2, batch_size=45, verbose=0)

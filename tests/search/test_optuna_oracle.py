@@ -64,15 +64,6 @@ def _config(hp):
     return config
 
 
-def _dominated(a, b, signs):
-    """Whether point ``b`` dominates point ``a`` (signs: +1 minimize, -1 maximize)."""
-    sa = [s * v for s, v in zip(signs, a, strict=True)]
-    sb = [s * v for s, v in zip(signs, b, strict=True)]
-    return all(y <= x for x, y in zip(sa, sb, strict=True)) and any(
-        y < x for x, y in zip(sa, sb, strict=True)
-    )
-
-
 # ------------------------------------------------------------- translation
 
 ROUND_TRIPS = [
@@ -314,7 +305,7 @@ def test_tpe_beats_its_random_start_on_a_quadratic(tmp_path):
     assert oracle.get_pareto_trials() == [best]
 
 
-def test_nsga2_two_objectives_pareto_front(tmp_path):
+def test_nsga2_two_objectives_pareto_front(tmp_path, beats):
     space = kt.HyperParameters()
     space.Float("x", 0.0, 1.0)
     space.Float("y", 0.0, 1.0)
@@ -335,11 +326,10 @@ def test_nsga2_two_objectives_pareto_front(tmp_path):
         assert frozen.values == pytest.approx([expected["error"], expected["speed"]])
         assert trial.score == pytest.approx(expected["error"] - expected["speed"])
         told[frozen.number] = frozen.values
-    signs = (1, -1)
     front = {t.number for t in oracle.study.best_trials}
     assert front
     for number, point in told.items():
-        dominated = any(_dominated(point, other, signs) for other in told.values())
+        dominated = any(beats(other, point, ["min", "max"]) for other in told.values())
         assert (number in front) == (not dominated)
     assert {t.trial_id for t in oracle.get_pareto_trials()} == {
         trial_id for trial_id, number in oracle._trial_numbers.items() if number in front

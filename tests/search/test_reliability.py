@@ -182,8 +182,15 @@ def test_fail_on_non_finite_loss_names_epoch_and_batch():
     model.compile("sgd", "sparse_categorical_crossentropy")
     x = np.ones((8, 4), "float32")
     x[5, 0] = np.nan
+    seen = []  # (epoch, batch) of every batch that ended, recorded before the check runs
+    recorder = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append((epoch, None)),
+        on_train_batch_end=lambda batch, logs: seen.append((seen[-1][0], batch)))
     with pytest.raises(NonFiniteLossError, match=r"Training loss became nan at epoch 1, "
                                                   r"batch 2;"):
         model.fit(x, np.zeros(8), batch_size=4, epochs=3, verbose=0,
-                  callbacks=[FailOnNonFiniteLoss()])
-    assert isinstance(NonFiniteLossError("x"), kt.errors.FailedTrialError)
+                  callbacks=[recorder, FailOnNonFiniteLoss()])
+    # fit stopped at that batch: no later batch and no second epoch ran. (That
+    # keras-tuner then fails the trial without a retry is checked by
+    # test_retries_rerun_an_invalid_trial_but_never_a_diverging_one.)
+    assert seen == [(0, None), (0, 0), (0, 1)]

@@ -15,16 +15,6 @@ from keras_autoopt.search import (
 WEIGHTED = ["conv_0", "bn_0", "conv_1", "bn_1"]
 
 
-def _synthetic(n=120):
-    """The recipe of the ``tiny_images`` fixture, for a module-scoped base."""
-    rng = np.random.default_rng(0)
-    y = np.arange(n) % 3
-    x = rng.normal(0.0, 0.1, size=(n, 8, 8, 1)).astype("float32")
-    for k in range(3):
-        x[y == k, :, k * 2 : k * 2 + 3, 0] += 1.0
-    return x, y.astype("int64")
-
-
 def _tiny_base(classifier=True):
     inputs = keras.Input((8, 8, 1), name="image")
     x = keras.layers.Conv2D(8, 3, padding="same", name="conv_0")(inputs)
@@ -41,9 +31,9 @@ def _tiny_base(classifier=True):
 
 
 @pytest.fixture(scope="module")
-def base_path(tmp_path_factory):
+def base_path(tmp_path_factory, make_tiny_images):
     keras.utils.set_random_seed(0)
-    x, y = _synthetic()
+    x, y = make_tiny_images()  # all 120 samples of `tiny_images`
     model = _tiny_base()
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(x, y, epochs=10, batch_size=16, verbose=0)

@@ -1,8 +1,9 @@
 import io
 
+import numpy as np
 import pytest
 
-from keras_autoopt._backend import keras, kt
+from keras_autoopt._backend import kt
 from keras_autoopt.search import (
     TUNERS,
     ConvNetHyperModel,
@@ -21,18 +22,36 @@ def _small_hypermodel():
     )
 
 
-@pytest.mark.parametrize("name", sorted(TUNERS))
+# Each tuner name and the keras-tuner search algorithm (oracle) it must run.
+ORACLES = {
+    "random": kt.oracles.RandomSearchOracle,
+    "grid": kt.oracles.GridSearchOracle,
+    "bayesian": kt.oracles.BayesianOptimizationOracle,
+    "hyperband": kt.oracles.HyperbandOracle,
+}
+
+
+def test_tuner_names():
+    assert sorted(TUNERS) == sorted(ORACLES)
+
+
+@pytest.mark.parametrize("name", sorted(ORACLES))
 def test_every_tuner_runs_on_the_hypermodel(name, tiny_images, tmp_path):
     x, y, xv, yv = tiny_images
     stream = io.StringIO()
     tuner = make_tuner(name, _small_hypermodel(), directory=tmp_path, max_trials=2,
                        max_epochs=2, seed=1, logger=TrialLogger(2, stream))
-    assert isinstance(tuner, TUNERS[name])
+    assert type(tuner.oracle) is ORACLES[name]
     tuner.search(x, y, validation_data=(xv, yv), verbose=0)
     completed = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     assert len(completed) >= 2
+    # The best model is the best trial's, at its best epoch: it scores that
+    # trial's val_accuracy on the validation data.
     best = tuner.get_best_models(1)[0]
-    assert isinstance(best, keras.Model)
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    assert best_trial.score == max(t.score for t in completed)
+    accuracy = float(np.mean(best.predict(xv, verbose=0).argmax(axis=1) == yv))
+    assert accuracy == pytest.approx(best_trial.score, abs=1e-6)
     lines = stream.getvalue().splitlines()
     assert len(lines) == len(tuner.oracle.trials)
     assert lines[0].startswith("[trial 1/")
