@@ -15,9 +15,14 @@ measured):
    times. Within budget: the largest layer is pushed one candidate higher,
    kept while the result stays within budget, up to `max_pushes` times.
 4. **Cluster** (sparsity-preserving) with each cluster count in turn, fewest
-   first; the first within budget is kept.
+   first; the first within budget is kept. Batch norms are folded into the
+   preceding Conv / Dense first, so the clusters survive QAT's fold.
 5. **QAT** with the collaborative scheme that preserves what came before
-   (PQAT / CQAT / PCQAT), exported as int8.
+   (PQAT / CQAT / PCQAT), exported as int8. The model is rewritten for TF-MOT
+   first (batch norms folded, unsupported activations given a quantize
+   config of their own, see `QATStep`); a layer that still cannot be quantized
+   stays float (a note), and a QAT stage that fails (a TF-MOT error, an int8
+   export that fails verification) is skipped with a one-line note.
 
 Every stage is exported and measured under LiteRT; the recommended stage is the
 one with the fewest gzip bytes whose validation drop is within the budget.
@@ -342,8 +347,11 @@ def auto_compress(
     if qat_epochs:
         keras.utils.set_random_seed(seed)
         try:
+            # skip_unsupported: a layer QAT cannot quantize stays float (a note), so
+            # the stage is still measured.
             stage = plan.run_step(current, QATStep(epochs=qat_epochs,
-                                                   learning_rate=learning_rate * 0.1),
+                                                   learning_rate=learning_rate * 0.1,
+                                                   skip_unsupported=True),
                                   dataset, output_dir,
                                   name="qat", earlier_kinds=kinds)
         except ExportVerificationError as exc:
@@ -352,8 +360,16 @@ def auto_compress(
             note = f"qat: skipped, its int8 export failed verification ({exc})"
             notes.append(note)
             say(f"[compress] {note}")
+        except Exception as exc:  # noqa: BLE001 - TF-MOT / converter errors vary in type
+            # Whatever TF-MOT or the converter refuses fails the QAT stage alone: the
+            # stages measured so far are the result, with a one-line note.
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            note = f"qat: skipped, {type(exc).__name__}: {first}"
+            notes.append(note)
+            say(f"[compress] {note}")
         else:
             stages.append(stage)
+            notes.extend(f"qat: {note}" for note in stage.notes)
             report(stage)
 
     candidates = [s for s in stages if within(s)] or stages[:1]

@@ -11,6 +11,7 @@ from typing import Any
 from keras_autoopt._backend import keras
 from keras_autoopt.compress._callbacks import CompressionLogger
 from keras_autoopt.compress._clustering import ClusteringStep
+from keras_autoopt.compress._fold import fold_for_qat
 from keras_autoopt.compress._pruning import PruningStep
 from keras_autoopt.compress._qat import QATStep
 from keras_autoopt.compress._stats import kernel_stats, overall_sparsity
@@ -43,6 +44,8 @@ class Stage:
         problems: What missed, per layer.
         history: The fine-tuning history (``History.history``).
         model: The stage's Keras model (stripped; QAT models as they are).
+        notes: What the stage did not do as asked (e.g. QAT layers left
+            float, with the reason).
     """
 
     name: str
@@ -56,6 +59,7 @@ class Stage:
     problems: list[str] = field(default_factory=list)
     history: dict[str, list[float]] = field(default_factory=dict)
     model: keras.Model | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)
 
     def record(self, output_dir: Path, float32_size: int) -> dict[str, Any]:
         """The stage as a report row (see ``keras_autoopt.report``)."""
@@ -73,6 +77,7 @@ class Stage:
             "wall_time_s": round(self.wall_time_s, 3),
             "target_reached": self.target_reached,
             "problems": list(self.problems),
+            "notes": list(self.notes),
             **self.metrics,
         }
 
@@ -279,12 +284,22 @@ class CompressionPlan:
 
         Returns:
             The measured stage; its ``model`` is the stripped model.
+
+        A `ClusteringStep` clusters the model with its batch norms folded into
+        the preceding Conv / Dense (`fold_for_qat`, same function): a later
+        QAT stage folds them anyway, and folding scales each output channel,
+        so clusters made before the fold would become distinct values per
+        channel (measured: 27 % more gzip bytes after PCQAT on a digits
+        ConvNet with batch norms).
         """
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         if isinstance(step, PruningStep):
             step = step.resolve(-(-len(dataset.x_train) // self.batch_size))
+        if isinstance(step, ClusteringStep):
+            model = fold_for_qat(model, skip_layers=step.layer_names(), fuse_relu=False,
+                                 split=False).model
         if isinstance(step, QATStep):
             wrapped = step.apply(model, earlier_kinds=list(earlier_kinds))
         else:
@@ -307,10 +322,12 @@ class CompressionPlan:
         if stripped is not wrapped:
             self._compile(stripped, step.learning_rate)
         mode = "int8" if isinstance(step, QATStep) else self.export_mode
+        notes = [f"layer '{layer}' left float: {reason}"
+                 for layer, reason in step.left_float.items()] if isinstance(step, QATStep) else []
         return self._measure(
             name or step.kind, stripped, mode, dataset, output_dir, started,
             target_reached=logger.target_reached, problems=list(logger.problems),
-            history={} if history is None else dict(history.history),
+            history={} if history is None else dict(history.history), notes=notes,
         )
 
     # -- serialization ---------------------------------------------------------------------
