@@ -24,6 +24,7 @@ from pathlib import Path
 from keras_autoopt._defaults import DEFAULT_HEARTBEAT_S, DEFAULT_TRIAL_TIMEOUT_S
 from keras_autoopt._failure import InputError, RunStopped, describe_failure
 from keras_autoopt._quiet import quiet_stderr
+from keras_autoopt._rules import DEFAULT_MAX_ACCURACY_DROP, check_max_accuracy_drop
 
 # Nothing above loads TensorFlow: ``--help`` and argument errors answer at once. The
 # package's heavy parts are imported in `_run_command`, once the arguments are good.
@@ -161,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="output folder (default: %(default)s)")
     compress.add_argument("--dataset", default="digits",
                           help="data: digits, a .npz file or an image folder (default: digits)")
-    compress.add_argument("--max-accuracy-drop", type=float, default=0.01,
+    compress.add_argument("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP,
                           help="largest validation accuracy drop, as a fraction "
                                "(default: %(default)s)")
     compress.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
@@ -232,10 +233,11 @@ def _check_arguments(args: argparse.Namespace) -> None:
             and not Path(args.output).is_dir():
         raise InputError(f"Received: --output={args.output!r}, which is a file; expected "
                          "a folder (existing or not).")
-    if args.command == "compress" and not 0 <= args.max_accuracy_drop < 1:
-        raise InputError(
-            f"Received: --max-accuracy-drop={args.max_accuracy_drop}; expected a "
-            "fraction in [0, 1), e.g. 0.01 for one point.")
+    if args.command == "compress":
+        try:
+            check_max_accuracy_drop("--max-accuracy-drop", args.max_accuracy_drop)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if args.command == "demo" and args.trials < 1:
         raise InputError(f"Received: --trials={args.trials}; expected a positive integer.")
 

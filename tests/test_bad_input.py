@@ -279,7 +279,7 @@ CASES = [
         r"Received: oracle='nsga2'; 'oracle' belongs to a multi-objective search",
         lambda f: lambda: ka.run_pipeline("digits", f.path(OUT), oracle="nsga2")),
     api("api-run_pipeline-max_accuracy_drop-1.5", ConfigError,
-        r"Received: compress\.max_accuracy_drop=1\.5; Input should be less than 1",
+        r"Received: compress\.max_accuracy_drop=1\.5; expected a fraction in \[0, 1\)",
         lambda f: lambda: ka.run_pipeline("digits", f.path(OUT),
                                           compress={"max_accuracy_drop": 1.5})),
     api("api-run_pipeline-unknown-key", ConfigError,
@@ -529,7 +529,8 @@ CASES = [
     yaml_case("yaml-seed-too-large", "seed: 4294967296\n",
               r"line 1: Received: seed=4294967296; Input should be less than 4294967296"),
     yaml_case("yaml-max-accuracy-drop-1.5", "compress:\n  max_accuracy_drop: 1.5\n",
-              r"line 2: Received: compress\.max_accuracy_drop=1\.5; Input should be less than 1"),
+              r"line 2: Received: compress\.max_accuracy_drop=1\.5; expected a fraction in "
+              r"\[0, 1\)"),
     yaml_case("yaml-val-fraction-1.5", "dataset: {source: digits, val_fraction: 1.5}\n",
               r"line 1: Received: dataset\.val_fraction=1\.5; Input should be less than 1"),
     yaml_case("yaml-fractions-leave-no-training-data",

@@ -91,6 +91,15 @@ def test_demo_end_to_end(tmp_path):
     best = max(model["accuracy"] for model in report["models"])
     assert best >= 0.97, report["models"]
     assert "[trial 12/12] val_accuracy=" in result.stdout
+    # The best model's compression ends with a measured QAT stage, not a skipped one.
+    compression = json.loads((tmp_path / "demo" / "compression" / "compression.json")
+                             .read_text())
+    assert "qat" in [stage["stage"] for stage in compression["stages"]], compression["notes"]
+    assert not any("qat: skipped" in note for note in compression.get("notes", []))
+    # A user sees our lines, not TensorFlow's start-up / converter chatter or tracebacks.
+    for noise in ("cudart_stub", "WARNING: All log messages", "fully_quantize",
+                  "Created TensorFlow Lite", "Traceback"):
+        assert noise not in result.stdout + result.stderr, noise
 
 
 def test_compress_errors_exit_2(tmp_path, capsys):

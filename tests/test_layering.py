@@ -35,6 +35,7 @@ LEVELS = {
     "keras_autoopt._backend": 0,
     "keras_autoopt.backend": 0,
     "keras_autoopt._checks": 0,
+    "keras_autoopt._rules": 0,
     "keras_autoopt._io": 0,
     "keras_autoopt._graph": 0,
     "keras_autoopt._failure": 0,

@@ -37,6 +37,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from keras_autoopt._backend import keras
+from keras_autoopt._rules import (
+    DEFAULT_CLUSTER_COUNTS,
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEFAULT_SPARSITIES,
+    check_cluster_counts,
+    check_max_accuracy_drop,
+    check_sparsities,
+)
 from keras_autoopt.compress._clustering import ClusteringStep
 from keras_autoopt.compress._plan import CompressionPlan, Stage
 from keras_autoopt.compress._pruning import PruningStep
@@ -79,32 +87,8 @@ class AutoCompressResult:
     paths: CompressionReportPaths | None = None
 
 
-def _check_budget(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(
-            f"Received: max_accuracy_drop={value!r}; expected a fraction in [0, 1), "
-            "e.g. 0.01 for one point."
-        )
-    return float(value)
-
-
 def _check_sparsities(value: Any) -> tuple[float, ...]:
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in value)
-    if not ok:
-        raise ValueError(
-            f"Received: sparsities={value!r}; expected a non-empty list of fractions in (0, 1).")
-    return tuple(sorted(float(v) for v in value))
-
-
-def _check_clusters(value: Any) -> tuple[int, ...]:
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 2 for v in value)
-    if not ok:
-        raise ValueError(
-            f"Received: cluster_counts={value!r}; expected a list of integers >= 2 "
-            "(empty to skip clustering).")
-    return tuple(sorted(value))
+    return tuple(sorted(check_sparsities("sparsities", value, allow_zero=False)))
 
 
 def _val_accuracy(model: keras.Model, dataset) -> float:
@@ -195,12 +179,12 @@ def auto_compress(
     dataset,
     output_dir: str | Path,
     *,
-    max_accuracy_drop: float = 0.01,
-    sparsities: Sequence[float] = (0.5, 0.75, 0.9, 0.95, 0.98, 0.99),
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    sparsities: Sequence[float] = DEFAULT_SPARSITIES,
     sensitivity_share: float = 1.0,
     sensitivity_epochs: int = 3,
     prune_epochs: int = 40,
-    cluster_counts: Sequence[int] = (8, 16, 32),
+    cluster_counts: Sequence[int] = DEFAULT_CLUSTER_COUNTS,
     cluster_epochs: int = 10,
     qat_epochs: int = 10,
     max_backoffs: int = 2,
@@ -244,9 +228,10 @@ def auto_compress(
     Raises:
         ValueError: For bad arguments, before any work.
     """
-    budget = _check_budget(max_accuracy_drop)
+    budget = check_max_accuracy_drop("max_accuracy_drop", max_accuracy_drop)
     sparsities = _check_sparsities(sparsities)
-    cluster_counts = _check_clusters(cluster_counts)
+    cluster_counts = tuple(sorted(check_cluster_counts("cluster_counts", cluster_counts,
+                                                       allow_zero=False)))
     if not 0 < sensitivity_share <= 1:
         raise ValueError(
             f"Received: sensitivity_share={sensitivity_share!r}; expected a fraction in (0, 1].")

@@ -37,6 +37,7 @@ def build_hypermodel(config: PipelineConfig, dataset: Dataset) -> kt.HyperModel:
         epochs=config.epochs,
         epochs_step=max(1, (config.epochs[1] - config.epochs[0]) // 4),
         learning_rate_step=GRID_LEARNING_RATE_STEP if config.tuner == "grid" else None,
+        **({"batch_sizes": config.batch_sizes} if config.batch_sizes is not None else {}),
     )
     if config.hypermodel == "dense":
         return DenseHyperModel(dataset.input_shape, dataset.num_classes, optimizer_space=space)

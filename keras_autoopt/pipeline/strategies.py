@@ -238,7 +238,7 @@ def build_deployable_tuner(config: PipelineConfig, hypermodel: kt.HyperModel,
     """
     objectives = [tuple(o) for o in config.objectives]
     space = config.compression_space
-    compression = CompressionSpace(**(space.model_dump() if space is not None else {}))
+    compression = CompressionSpace(**(space.arguments() if space is not None else {}))
     constraints = Constraints(**(config.constraints.model_dump()
                                  if config.constraints is not None else {}))
     oracle = make_oracle(config.oracle_name(), oracle_objectives(objectives),

@@ -7,30 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from keras_autoopt._checks import check_choices, check_positive_int
-from keras_autoopt.export import EXPORT_MODES
-
-PRUNING_SCHEDULES = ("polynomial", "constant")
-
-
-def _check_sparsities(value: Any) -> tuple[float, ...]:
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v < 1.0
-        for v in value)
-    if not ok:
-        raise ValueError(
-            f"Received: sparsities={value!r}; expected a non-empty list of fractions in "
-            "[0, 1) (0 means no pruning).")
-    return tuple(float(v) for v in value)
-
-
-def _check_clusters(value: Any) -> tuple[int, ...]:
-    ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0 and all(
-        isinstance(v, int) and not isinstance(v, bool) and (v == 0 or v >= 2) for v in value)
-    if not ok:
-        raise ValueError(
-            f"Received: clusters={value!r}; expected a non-empty list of integers, each 0 "
-            "(no clustering) or >= 2.")
-    return tuple(int(v) for v in value)
+from keras_autoopt._rules import (
+    DEFAULT_PRUNING_SCHEDULES,
+    DEFAULT_QUANTIZATIONS,
+    DEFAULT_SPACE_CLUSTERS,
+    DEFAULT_SPACE_SPARSITIES,
+    PRUNING_SCHEDULES,
+    check_cluster_counts,
+    check_quantizations,
+    check_sparsities,
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +33,8 @@ class CompressionSpace:
     ``quantization``.
 
     Args:
-        sparsities: Candidate target sparsities in [0, 1).
+        sparsities: Candidate target sparsities in [0, 1) (0: no pruning; see
+            `keras_autoopt._rules`).
         pruning_schedules: ``"polynomial"`` and/or ``"constant"``.
         clusters: Candidate cluster counts; 0 means no clustering.
         quantization: Candidate export modes (`EXPORT_MODES`).
@@ -60,22 +47,24 @@ class CompressionSpace:
         ValueError: For any argument outside its documented range.
     """
 
-    sparsities: Sequence[float] = (0.0, 0.5, 0.75, 0.9)
-    pruning_schedules: Sequence[str] = ("polynomial",)
-    clusters: Sequence[int] = (0, 16, 32)
-    quantization: Sequence[str] = ("float32", "float16", "dynamic", "int8")
+    sparsities: Sequence[float] = DEFAULT_SPACE_SPARSITIES
+    pruning_schedules: Sequence[str] = DEFAULT_PRUNING_SCHEDULES
+    clusters: Sequence[int] = DEFAULT_SPACE_CLUSTERS
+    quantization: Sequence[str] = DEFAULT_QUANTIZATIONS
     prune_epochs: int = 3
     cluster_epochs: int = 2
     learning_rate: float = 1e-3
     batch_size: int = 32
 
     def __post_init__(self):
-        object.__setattr__(self, "sparsities", _check_sparsities(self.sparsities))
+        object.__setattr__(self, "sparsities",
+                           check_sparsities("sparsities", self.sparsities, allow_zero=True))
         schedules = check_choices("pruning_schedules", self.pruning_schedules,
                                   allowed=PRUNING_SCHEDULES)
         object.__setattr__(self, "pruning_schedules", schedules)
-        object.__setattr__(self, "clusters", _check_clusters(self.clusters))
-        modes = check_choices("quantization", self.quantization, allowed=EXPORT_MODES)
+        object.__setattr__(self, "clusters",
+                           check_cluster_counts("clusters", self.clusters, allow_zero=True))
+        modes = check_quantizations("quantization", self.quantization)
         object.__setattr__(self, "quantization", modes)
         check_positive_int("prune_epochs", self.prune_epochs)
         check_positive_int("cluster_epochs", self.cluster_epochs)
