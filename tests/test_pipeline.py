@@ -3,9 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from keras_autoopt.config import ConfigError
+from keras_autoopt.config import ConfigError, make_config
 from keras_autoopt.data import DatasetError, from_arrays, load_dataset
 from keras_autoopt.pipeline import run_pipeline
+from keras_autoopt.pipeline._setup import prepare_output
 from keras_autoopt.search import ConvNetHyperModel, OptimizerSpace
 
 SMALL = {"trials": 2, "epochs": 2, "seed": 0}
@@ -95,6 +96,23 @@ def test_other_config_in_same_folder_is_refused(small_run, digits):
     with pytest.raises(ConfigError, match=r"holding a run with another configuration "
                                           r"\(differs in: trials\).*--overwrite"):
         run_pipeline(digits, result.output_dir, trials=3, epochs=2)
+
+
+def test_a_run_written_before_a_key_existed_resumes(small_run):
+    """config.json of an older version lacks keys added since: at their defaults, it resumes."""
+    result, _ = small_run
+    path = result.output_dir / "config.json"
+    saved = path.read_text(encoding="utf-8")
+    older = json.loads(saved)
+    del older["batch_sizes"]  # added in this version, default None
+    path.write_text(json.dumps(older), encoding="utf-8")
+    try:
+        assert prepare_output(result.output_dir, make_config(**SMALL), False, sweep=False)
+        with pytest.raises(ConfigError, match=r"differs in: batch_sizes"):
+            prepare_output(result.output_dir, make_config(**SMALL, batch_sizes=[8]),
+                           False, sweep=False)
+    finally:
+        path.write_text(saved, encoding="utf-8")
 
 
 class _Interrupt(BaseException):

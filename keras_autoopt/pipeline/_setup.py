@@ -138,9 +138,12 @@ def prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool, *,
         if sweep:
             remove_stale_temp_files(output_dir)
         previous = json.loads(config_path.read_text(encoding="utf-8"))
-        if previous != wanted:
-            changed = sorted(k for k in set(previous) | set(wanted)
-                             if previous.get(k) != wanted.get(k))
+        # A key added to the configuration since that run was written (absent from its
+        # config.json) is the same configuration when this run leaves it at its default.
+        defaults = type(config)().model_dump(mode="json")
+        changed = sorted(k for k in set(previous) | set(wanted)
+                         if previous.get(k, defaults.get(k)) != wanted.get(k))
+        if changed:
             raise ConfigError(
                 f"Received: output={str(output_dir)!r} holding a run with another "
                 f"configuration (differs in: {', '.join(changed)}); expected the same "
