@@ -1,7 +1,8 @@
 """QAT matrix: our HyperModels' layers and activations x the QAT schemes, exported as int8.
 
 Models (digits, built by the shipped `ConvNetHyperModel` / `DenseHyperModel` with
-fixed hyperparameters; ``hp.Fixed`` also lets gelu, sigmoid and tanh through):
+fixed hyperparameters by `keras_autoopt.search._fixed.fixed_model`, which the QAT
+matrix test uses too; ``hp.Fixed`` also lets gelu, sigmoid and tanh through):
 
 * a ConvNet per activation of ``ACTIVATIONS`` (conv and head), with batch norm in
   the conv block and the head: every scheme (``default``, ``pqat`` after pruning,
@@ -31,13 +32,13 @@ from typing import Any
 import numpy as np
 
 import keras_autoopt  # noqa: F401  (sets up tf_keras first)
-from keras_autoopt._backend import keras, kt
+from keras_autoopt._backend import keras
 from keras_autoopt.compress import ClusteringStep, CompressionPlan, PruningStep, QATStep
 from keras_autoopt.compress._qat import resolve_scheme
 from keras_autoopt.data import load_dataset
 from keras_autoopt.export import ExportVerificationError, export_tflite
 from keras_autoopt.measure import TFLiteRunner
-from keras_autoopt.search import ConvNetHyperModel, DenseHyperModel
+from keras_autoopt.search._fixed import fixed_model
 
 ACTIVATIONS = ("relu", "relu6", "swish", "elu", "gelu", "sigmoid", "tanh")
 SCHEMES = ("default", "pqat", "cqat", "pcqat")
@@ -48,28 +49,6 @@ QAT_EPOCHS = 2
 #: Steps taken before each scheme (their kinds, as `resolve_scheme` reads them).
 EARLIER = {"default": (), "pqat": ("prune",), "cqat": ("cluster",),
            "pcqat": ("prune", "cluster")}
-
-
-def _build(dataset, kind: str, act: str, bn: bool, seed: int) -> keras.Model:
-    hp = kt.HyperParameters()
-    if kind == "convnet":
-        hypermodel = ConvNetHyperModel(dataset.input_shape, dataset.num_classes)
-        values = {"conv_blocks": 1, "kernel_size": 3, "pooling": "max", "filters_0": 12,
-                  "conv_batch_norm": bn, "conv_activation": act, "conv_dropout": 0.0,
-                  "head_layers": 1, "head_units": 32, "head_activation": act,
-                  "head_batch_norm": bn, "head_dropout": 0.1}
-    else:
-        hypermodel = DenseHyperModel(dataset.input_shape, dataset.num_classes)
-        values = {"dense_layers": 2, "dense_units": 32, "dense_activation": act,
-                  "dense_batch_norm": bn, "dense_dropout": 0.1}
-    for name, value in values.items():
-        hp.Fixed(name, value)
-    keras.utils.set_random_seed(seed)
-    model = hypermodel.build(hp)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", ["accuracy"])
-    # Batches of 16: enough steps for the batch norms' moving statistics to settle.
-    model.fit(dataset.x_train, dataset.y_train, epochs=FLOAT_EPOCHS, batch_size=16, verbose=0)
-    return model
 
 
 def _case(model: keras.Model, dataset, scheme: str, folder: Path, seed: int,
@@ -163,7 +142,7 @@ def run_qat_matrix(seed: int = 0, *, activations=ACTIVATIONS) -> dict:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for index, (kind, act, bn, schemes) in enumerate(_cases(activations)):
-            model = _build(dataset, kind, act, bn, seed)
+            model = fixed_model(dataset, kind, act, bn, seed=seed, epochs=FLOAT_EPOCHS)
             earlier: dict[tuple[str, ...], keras.Model] = {(): model}
             for scheme in schemes:
                 case_started = time.perf_counter()

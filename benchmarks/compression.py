@@ -27,20 +27,18 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from _results import RESULTS_DIR, write_results
 from reference import REFERENCE_BATCH_SIZE, REFERENCE_EPOCHS, reference_cnn
 
 from keras_autoopt._backend import keras
-from keras_autoopt._io import atomic_write_text
 from keras_autoopt.compress import CompressionPlan, PruningStep, auto_compress
 from keras_autoopt.data import load_dataset
-from keras_autoopt.report import environment_info
 
-RESULTS = Path(__file__).parent / "results" / "compression.json"
+RESULTS = RESULTS_DIR / "compression.json"
 BUDGET_PT = 1.0
 
 
@@ -171,11 +169,8 @@ def main() -> None:
             "latency_goal": 2.5,
         },
         "runs": runs,
-        "environment": environment_info(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, result)
 
 
 if __name__ == "__main__":

@@ -11,23 +11,21 @@ Run: ``python benchmarks/demo.py``
 from __future__ import annotations
 
 import io
-import json
 import tempfile
 import time
 from pathlib import Path
 
+from _results import RESULTS_DIR, write_results
 from reference import REFERENCE_EPOCHS, train_reference
 
 import keras_autoopt  # noqa: F401  (sets up tf_keras first)
-from keras_autoopt._io import atomic_write_text
 from keras_autoopt.cli import DEMO_CONFIG
 from keras_autoopt.data import load_dataset
 from keras_autoopt.export import export_tflite
 from keras_autoopt.measure import measure_tflite
 from keras_autoopt.pipeline import run_pipeline
-from keras_autoopt.report import environment_info
 
-RESULTS = Path(__file__).parent / "results" / "demo.json"
+RESULTS = RESULTS_DIR / "demo.json"
 
 
 def main() -> None:
@@ -87,11 +85,8 @@ def main() -> None:
         "best_hyperparameters": result.report["search"]["best_hyperparameters"],
         "reference": {"epochs": REFERENCE_EPOCHS, "wall_time_s": round(reference_time, 2)},
         "modes": rows,
-        "environment": environment_info(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, out)
 
 
 if __name__ == "__main__":

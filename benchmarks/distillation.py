@@ -22,23 +22,21 @@ Writes ``benchmarks/results/distillation.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from _results import RESULTS_DIR, write_results
 from reference import REFERENCE_BATCH_SIZE, REFERENCE_EPOCHS, reference_cnn
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt._io import atomic_write_text
 from keras_autoopt.data import load_dataset
 from keras_autoopt.distill import DistillationHyperModel, Distiller
 from keras_autoopt.export import export_tflite
 from keras_autoopt.measure import measure_tflite
-from keras_autoopt.report import environment_info
 
-RESULTS = Path(__file__).parent / "results" / "distillation.json"
+RESULTS = RESULTS_DIR / "distillation.json"
 EPOCH_CHOICES = (100, 200, 300)
 NOISE_STDDEV = 0.1
 BATCH = 32
@@ -202,11 +200,8 @@ def main() -> None:
         "runs": runs,
         "summary": summary,
         "goal_gap_closed": 0.30,
-        "environment": environment_info(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, result)
 
 
 if __name__ == "__main__":

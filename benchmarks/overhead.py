@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import statistics
 import tempfile
 import time
-from pathlib import Path
+
+from _results import RESULTS_DIR, write_results
 
 import keras_autoopt  # noqa: F401  (sets up tf_keras and keras-tuner legacy mode)
 from keras_autoopt._backend import kt, tf
-from keras_autoopt._io import atomic_write_text
 from keras_autoopt.data import load_dataset
-from keras_autoopt.report import environment_info
 from keras_autoopt.search import ConvNetHyperModel, TrialLogger, make_tuner, schedule_factor
 
-RESULTS = Path(__file__).parent / "results" / "overhead.json"
+RESULTS = RESULTS_DIR / "overhead.json"
 
 
 class RawHyperModel(kt.HyperModel):
@@ -163,17 +161,14 @@ def main() -> None:
         "keras_autoopt_median_s": round(ours, 3),
         "ratio": round(ours / raw, 4),
         "goal_ratio_at_most": 1.05,
-        "environment": environment_info(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
     print(f"{'':24}{'raw keras-tuner':>18}{'keras_autoopt':>16}")
     for i, (a, b) in enumerate(zip(times["raw"], times["ours"], strict=True)):
         print(f"{'run ' + str(i + 1):24}{a:>17.2f}s{b:>15.2f}s")
     print(f"{'median':24}{raw:>17.2f}s{ours:>15.2f}s")
     print(f"ratio ours/raw = {ours / raw:.3f} (goal <= 1.05); "
           f"identical sampled hyperparameters: {identical}")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, result)
 
 
 if __name__ == "__main__":

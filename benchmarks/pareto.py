@@ -30,7 +30,6 @@ Writes ``benchmarks/results/pareto.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import statistics
@@ -38,12 +37,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from keras_autoopt._io import atomic_write_text
+from _results import RESULTS_DIR, write_results
+
 from keras_autoopt.config import make_config
 from keras_autoopt.data import load_dataset
 from keras_autoopt.measure import measure_tflite
 from keras_autoopt.pipeline import build_hypermodel
-from keras_autoopt.report import environment_info
 from keras_autoopt.search import (
     CompressionSpace,
     DeployableTuner,
@@ -52,7 +51,7 @@ from keras_autoopt.search import (
     oracle_objectives,
 )
 
-RESULTS = Path(__file__).parent / "results" / "pareto.json"
+RESULTS = RESULTS_DIR / "pareto.json"
 OBJECTIVES = [("val_accuracy", "max"), ("gzip_bytes", "min")]
 #: gzip bytes of the float32 reference CNN (benchmarks/results/demo.json).
 REFERENCE_GZIP_BYTES = 283_866
@@ -202,11 +201,8 @@ def main() -> None:
                                 "log10_gzip_bytes": LOW_REFERENCE_POINT[1]},
         "runs": runs, "summary": summary, "ratios": ratios,
         "goal_hypervolume_ratio": 1.15, "goal_rss_growth": 0.10,
-        "environment": environment_info(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(result, indent=2, default=float) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, result, default=float)
 
 
 if __name__ == "__main__":

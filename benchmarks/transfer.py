@@ -28,19 +28,16 @@ Writes ``benchmarks/results/transfer.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
+from _results import RESULTS_DIR, write_results
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt._io import atomic_write_text
 from keras_autoopt.data import load_dataset
-from keras_autoopt.report import environment_info
 from keras_autoopt.search import TransferHyperModel
 
-RESULTS = Path(__file__).parent / "results" / "transfer.json"
+RESULTS = RESULTS_DIR / "transfer.json"
 SOURCE_CLASSES = (0, 1, 2, 3, 4)
 TARGET_CLASSES = (5, 6, 7, 8, 9)
 N_PER_CLASS = 20
@@ -214,10 +211,8 @@ def main() -> None:
         "summary": summary,
         "runs": runs,
         "total_wall_time_s": round(total, 2),
-        "environment": environment_info(),
     }
-    atomic_write_text(RESULTS, json.dumps(out, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, out)
 
 
 if __name__ == "__main__":

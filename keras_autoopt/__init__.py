@@ -29,6 +29,7 @@ _PUBLIC = {
     "ClusteringStep": "keras_autoopt.compress",
     "CompressionHyperModel": "keras_autoopt.compress",
     "CompressionPlan": "keras_autoopt.compress",
+    "CompressionSpace": "keras_autoopt.compress",
     "PruningStep": "keras_autoopt.compress",
     "QATStep": "keras_autoopt.compress",
     "auto_compress": "keras_autoopt.compress",
@@ -47,6 +48,7 @@ _PUBLIC = {
     "load_dataset": "keras_autoopt.data",
     # keras_autoopt.distill
     "DistillationHyperModel": "keras_autoopt.distill",
+    "DistillationSpace": "keras_autoopt.distill",
     "Distiller": "keras_autoopt.distill",
     "FeatureDistillation": "keras_autoopt.distill",
     "LogitsDistillation": "keras_autoopt.distill",
@@ -74,7 +76,6 @@ _PUBLIC = {
     "write_report": "keras_autoopt.report",
     # keras_autoopt.search
     "ClassifierHyperModel": "keras_autoopt.search",
-    "CompressionSpace": "keras_autoopt.search",
     "Constraints": "keras_autoopt.search",
     "ConvNetHyperModel": "keras_autoopt.search",
     "DenseHyperModel": "keras_autoopt.search",

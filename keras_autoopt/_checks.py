@@ -53,6 +53,16 @@ def check_int_choices(name: str, value: Any) -> tuple[int, ...]:
     return choices
 
 
+def _is_pair(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """Whether ``value`` is a sequence (not a string) of two ``kind`` values, bools excluded."""
+    return (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) == 2
+        and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)
+    )
+
+
 def check_int_range(name: str, value: Any, *, minimum: int = 0) -> tuple[int, int]:
     """Return a ``(low, high)`` pair of ints with ``minimum <= low <= high``.
 
@@ -68,13 +78,7 @@ def check_int_range(name: str, value: Any, *, minimum: int = 0) -> tuple[int, in
         ValueError: If the value is not such a pair.
 
     """
-    ok = (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        and minimum <= value[0] <= value[1]
-    )
+    ok = _is_pair(value, int) and minimum <= value[0] <= value[1]
     if not ok:
         raise ValueError(
             f"Received: {name}={value!r}; expected a pair (low, high) of integers "
@@ -102,13 +106,7 @@ def check_float_range(
         ValueError: If the value is not such a pair.
 
     """
-    ok = (
-        isinstance(value, Sequence)
-        and not isinstance(value, str)
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-        and all(math.isfinite(v) for v in value)
-    )
+    ok = _is_pair(value, (int, float)) and all(math.isfinite(v) for v in value)
     if ok:
         a, b = float(value[0]), float(value[1])
         ok = (a > low if open_low else a >= low) and a <= b <= high

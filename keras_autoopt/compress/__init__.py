@@ -9,10 +9,11 @@ from keras_autoopt.compress._auto import (
 from keras_autoopt.compress._callbacks import SPARSITY_TOLERANCE, CompressionLogger, check_target
 from keras_autoopt.compress._clustering import ClusteringStep
 from keras_autoopt.compress._hypermodel import CompressionHyperModel
-from keras_autoopt.compress._plan import STEP_TYPES, CompressionPlan, Stage
+from keras_autoopt.compress._plan import STEP_TYPES, CompressionPlan, FineTuned, Stage
 from keras_autoopt.compress._precision import MIXED_POLICIES, train_mixed_precision, with_policy
 from keras_autoopt.compress._pruning import PruningStep
 from keras_autoopt.compress._qat import QATStep, resolve_scheme
+from keras_autoopt.compress._space import PRUNING_SCHEDULES, CompressionSpace
 from keras_autoopt.compress._stats import kernel_stats, overall_sparsity
 from keras_autoopt.compress._steps import (
     CENTROID_INITS,
@@ -27,6 +28,7 @@ __all__ = [
     "CENTROID_INITS",
     "AutoCompressResult",
     "MIXED_POLICIES",
+    "PRUNING_SCHEDULES",
     "QAT_SCHEMES",
     "SCHEDULES",
     "SPARSITY_TOLERANCE",
@@ -35,7 +37,9 @@ __all__ = [
     "CompressionHyperModel",
     "CompressionLogger",
     "CompressionPlan",
+    "CompressionSpace",
     "CompressionStep",
+    "FineTuned",
     "PruningStep",
     "QATStep",
     "Stage",

@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_autoopt._backend import clustering_registry, keras, tfmot
 from keras_autoopt._checks import check_positive_int
-from keras_autoopt.compress._steps import CENTROID_INITS, CompressionStep
+from keras_autoopt.compress._steps import CENTROID_INITS, CompressionStep, _check_layer_map
 
 
 def _check_clusters(name: str, value: Any) -> int:
@@ -38,6 +38,7 @@ class ClusteringStep(CompressionStep):
     """
 
     kind: ClassVar[str] = "cluster"
+    per_layer_attr: ClassVar[str] = "layer_clusters"
 
     def __init__(
         self,
@@ -58,15 +59,8 @@ class ClusteringStep(CompressionStep):
             raise ValueError(f"Received: init={init!r}; expected one of {CENTROID_INITS}.")
         self.init = init
         self.preserve_sparsity = bool(preserve_sparsity)
-        if layer_clusters is not None and not isinstance(layer_clusters, Mapping):
-            raise ValueError(
-                f"Received: layer_clusters={layer_clusters!r}; expected a mapping of layer "
-                "names to cluster counts."
-            )
-        self.layer_clusters = {
-            str(name): _check_clusters(f"layer_clusters['{name}']", value)
-            for name, value in (layer_clusters or {}).items()
-        }
+        self.layer_clusters = _check_layer_map("layer_clusters", layer_clusters,
+                                               _check_clusters, "cluster counts")
 
     def clusters_of(self, layer_name: str) -> int:
         """The cluster count of one layer."""
@@ -130,10 +124,6 @@ class ClusteringStep(CompressionStep):
     def target(self) -> dict[str, Any]:
         """The promised maximum of distinct values per kernel."""
         return {"n_clusters": self.n_clusters, "layer_clusters": dict(self.layer_clusters)}
-
-    def layer_names(self) -> tuple[str, ...]:
-        """Layer names this step refers to."""
-        return (*self.skip_layers, *self.layer_clusters)
 
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments as JSON-friendly values."""

@@ -139,6 +139,24 @@ def _rename_refs(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def _rename_everywhere(config: dict[str, Any], old: str, new: str) -> None:
+    """Make every layer's inputs and the model's outputs read layer ``new`` instead of ``old``."""
+    for other in config["layers"]:
+        other["inbound_nodes"] = _rename_refs(other["inbound_nodes"], old, new)
+    config["output_layers"] = _rename_refs(config["output_layers"], old, new)
+
+
+def _merge_into(config: dict[str, Any], consumers: dict[str, int], entry: dict[str, Any],
+                name: str) -> None:
+    """Drop layer ``entry``, whose single input is layer ``name``, from the graph ``config``.
+
+    Its readers read ``name`` instead, and ``name`` takes over its count of consumers.
+    """
+    config["layers"].remove(entry)
+    _rename_everywhere(config, entry["name"], name)
+    consumers[name] = consumers.get(entry["name"], 0)
+
+
 def _foldable(bn: keras.layers.Layer, target: keras.layers.Layer) -> bool:
     """Whether ``bn`` normalizes the output channels of ``target``'s linear output."""
     if type(target) not in FOLD_TARGETS or not isinstance(
@@ -242,11 +260,7 @@ def fold_for_qat(model: keras.Model, *, skip_layers: tuple[str, ...] | list[str]
             if not _foldable(bn, target):
                 continue
             by_name[name]["config"]["use_bias"] = True
-            entries.remove(entry)
-            for other in entries:
-                other["inbound_nodes"] = _rename_refs(other["inbound_nodes"], bn.name, name)
-            config["output_layers"] = _rename_refs(config["output_layers"], bn.name, name)
-            consumers[name] = consumers.get(bn.name, 0)
+            _merge_into(config, consumers, entry, name)
             result.folded[bn.name] = name
 
     if fuse_relu:
@@ -264,11 +278,7 @@ def fold_for_qat(model: keras.Model, *, skip_layers: tuple[str, ...] | list[str]
                     or target["config"].get("activation") != "linear":
                 continue
             target["config"]["activation"] = "relu"
-            entries.remove(entry)
-            for other in entries:
-                other["inbound_nodes"] = _rename_refs(other["inbound_nodes"], layer.name, name)
-            config["output_layers"] = _rename_refs(config["output_layers"], layer.name, name)
-            consumers[name] = consumers.get(layer.name, 0)
+            _merge_into(config, consumers, entry, name)
             result.fused[layer.name] = name
 
     if split:
@@ -283,11 +293,7 @@ def fold_for_qat(model: keras.Model, *, skip_layers: tuple[str, ...] | list[str]
             act_name = f"{layer.name}_activation"
             if act_name in by_name:
                 continue
-            for other in entries:
-                other["inbound_nodes"] = _rename_refs(other["inbound_nodes"], layer.name,
-                                                      act_name)
-            config["output_layers"] = _rename_refs(config["output_layers"], layer.name,
-                                                   act_name)
+            _rename_everywhere(config, layer.name, act_name)
             entry["config"]["activation"] = "linear"
             act_entry = {
                 "class_name": "Activation",

@@ -82,6 +82,25 @@ class Stage:
         }
 
 
+@dataclass
+class FineTuned:
+    """One step fine-tuned by `CompressionPlan.fine_tune`.
+
+    Attributes:
+        model: The stripped, compiled model (QAT models as they are).
+        target_reached: Whether the step met its target (None: no target).
+        problems: What missed, per layer.
+        history: The fine-tuning history (``History.history``).
+        notes: What the step did not do as asked (QAT layers left float).
+    """
+
+    model: keras.Model = field(repr=False)
+    target_reached: bool | None
+    problems: list[str]
+    history: dict[str, list[float]]
+    notes: list[str]
+
+
 class CompressionPlan:
     """An ordered list of compression steps and how to fine-tune them.
 
@@ -266,37 +285,36 @@ class CompressionPlan:
                                         dataset, output_dir, started))
         return stages
 
-    def run_step(self, model: keras.Model, step: CompressionStep, dataset,
-                 output_dir: str | Path, *, name: str | None = None,
-                 earlier_kinds: Sequence[str] = (), verbose: int = 0) -> Stage:
-        """Wrap, fine-tune, strip, export and measure one step on ``model``.
+    def fine_tune(self, model: keras.Model, step: CompressionStep, x, y, *,
+                  validation_data=None, earlier_kinds: Sequence[str] = (),
+                  callbacks: Sequence[keras.callbacks.Callback] = (),
+                  verbose: int = 0) -> FineTuned:
+        """Wrap ``model`` for ``step``, fine-tune it on ``(x, y)`` and strip it.
+
+        A polynomial `PruningStep` without ``end_step`` is resolved to this
+        stage's length. A `ClusteringStep` clusters the model with its batch
+        norms folded into the preceding Conv / Dense (`fold_for_qat`, same
+        function): a later QAT stage folds them anyway, and folding scales
+        each output channel, so clusters made before the fold would become
+        distinct values per channel (measured: 27 % more gzip bytes after
+        PCQAT on a digits ConvNet with batch norms).
 
         Args:
             model: The float model of the previous stage (not modified).
-            step: The step (a polynomial `PruningStep` without ``end_step`` is
-                resolved to this stage's length).
-            dataset: A ``keras_autoopt.data.Dataset``.
-            output_dir: Folder for the ``.tflite`` file.
-            name: Stage (and file) name; None means the step's kind.
+            step: The step.
+            x: Training inputs.
+            y: Training labels.
+            validation_data: ``(x_val, y_val)`` for ``fit``, or None.
             earlier_kinds: Kinds of the steps already applied to ``model``
                 (QAT's ``auto`` scheme reads them).
+            callbacks: More ``fit`` callbacks (after the step's own).
             verbose: ``model.fit`` verbosity.
 
         Returns:
-            The measured stage; its ``model`` is the stripped model.
-
-        A `ClusteringStep` clusters the model with its batch norms folded into
-        the preceding Conv / Dense (`fold_for_qat`, same function): a later
-        QAT stage folds them anyway, and folding scales each output channel,
-        so clusters made before the fold would become distinct values per
-        channel (measured: 27 % more gzip bytes after PCQAT on a digits
-        ConvNet with batch norms).
+            The stripped, compiled model with the step's target check.
         """
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
         if isinstance(step, PruningStep):
-            step = step.resolve(-(-len(dataset.x_train) // self.batch_size))
+            step = step.resolve(-(-len(x) // self.batch_size))
         if isinstance(step, ClusteringStep):
             model = fold_for_qat(model, skip_layers=step.layer_names(), fuse_relu=False,
                                  split=False).model
@@ -309,25 +327,49 @@ class CompressionPlan:
         logger = CompressionLogger(step.kind, target)
         history = None
         if step.epochs:
-            history = wrapped.fit(
-                dataset.x_train, dataset.y_train,
-                validation_data=(dataset.x_val, dataset.y_val), epochs=step.epochs,
-                batch_size=self.batch_size, verbose=verbose,
-                callbacks=[*step.callbacks(), logger],
-            )
+            history = wrapped.fit(x, y, validation_data=validation_data, epochs=step.epochs,
+                                  batch_size=self.batch_size, verbose=verbose,
+                                  callbacks=[*step.callbacks(), logger, *callbacks])
         else:
             logger.set_model(wrapped)
             logger.on_train_end()
         stripped = step.strip(wrapped)
         if stripped is not wrapped:
             self._compile(stripped, step.learning_rate)
-        mode = "int8" if isinstance(step, QATStep) else self.export_mode
         notes = [f"layer '{layer}' left float: {reason}"
                  for layer, reason in step.left_float.items()] if isinstance(step, QATStep) else []
+        return FineTuned(model=stripped, target_reached=logger.target_reached,
+                         problems=list(logger.problems),
+                         history={} if history is None else dict(history.history), notes=notes)
+
+    def run_step(self, model: keras.Model, step: CompressionStep, dataset,
+                 output_dir: str | Path, *, name: str | None = None,
+                 earlier_kinds: Sequence[str] = (), verbose: int = 0) -> Stage:
+        """Fine-tune one step on ``model`` (`fine_tune`), then export and measure it.
+
+        Args:
+            model: The float model of the previous stage (not modified).
+            step: The step.
+            dataset: A ``keras_autoopt.data.Dataset``.
+            output_dir: Folder for the ``.tflite`` file.
+            name: Stage (and file) name; None means the step's kind.
+            earlier_kinds: Kinds of the steps already applied to ``model``.
+            verbose: ``model.fit`` verbosity.
+
+        Returns:
+            The measured stage; its ``model`` is the stripped model.
+        """
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        tuned = self.fine_tune(model, step, dataset.x_train, dataset.y_train,
+                               validation_data=(dataset.x_val, dataset.y_val),
+                               earlier_kinds=earlier_kinds, verbose=verbose)
+        mode = "int8" if isinstance(step, QATStep) else self.export_mode
         return self._measure(
-            name or step.kind, stripped, mode, dataset, output_dir, started,
-            target_reached=logger.target_reached, problems=list(logger.problems),
-            history={} if history is None else dict(history.history), notes=notes,
+            name or step.kind, tuned.model, mode, dataset, output_dir, started,
+            target_reached=tuned.target_reached, problems=tuned.problems,
+            history=tuned.history, notes=tuned.notes,
         )
 
     # -- serialization ---------------------------------------------------------------------

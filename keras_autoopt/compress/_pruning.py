@@ -7,7 +7,12 @@ from typing import Any, ClassVar
 
 from keras_autoopt._backend import keras, prune_registry, tfmot
 from keras_autoopt._checks import check_positive_int
-from keras_autoopt.compress._steps import SCHEDULES, CompressionStep, _check_fraction
+from keras_autoopt.compress._steps import (
+    SCHEDULES,
+    CompressionStep,
+    _check_fraction,
+    _check_layer_map,
+)
 
 
 class PruningStep(CompressionStep):
@@ -39,6 +44,7 @@ class PruningStep(CompressionStep):
     """
 
     kind: ClassVar[str] = "prune"
+    per_layer_attr: ClassVar[str] = "layer_sparsity"
 
     def __init__(
         self,
@@ -79,15 +85,8 @@ class PruningStep(CompressionStep):
                 )
         self.end_step = end_step
         self.frequency = None if frequency is None else check_positive_int("frequency", frequency)
-        if layer_sparsity is not None and not isinstance(layer_sparsity, Mapping):
-            raise ValueError(
-                f"Received: layer_sparsity={layer_sparsity!r}; expected a mapping of layer "
-                "names to sparsities."
-            )
-        self.layer_sparsity = {
-            str(name): _check_fraction(f"layer_sparsity['{name}']", value)
-            for name, value in (layer_sparsity or {}).items()
-        }
+        self.layer_sparsity = _check_layer_map("layer_sparsity", layer_sparsity,
+                                               _check_fraction, "sparsities")
         if m_by_n is not None:
             ok = (
                 isinstance(m_by_n, Sequence) and len(m_by_n) == 2
@@ -172,10 +171,6 @@ class PruningStep(CompressionStep):
         """The promised sparsity (global, per layer, or M:N)."""
         return {"sparsity": self.target_sparsity, "layer_sparsity": dict(self.layer_sparsity),
                 "m_by_n": self.m_by_n}
-
-    def layer_names(self) -> tuple[str, ...]:
-        """Layer names this step refers to."""
-        return (*self.skip_layers, *self.layer_sparsity)
 
     def get_config(self) -> dict[str, Any]:
         """Return the constructor arguments as JSON-friendly values."""

@@ -11,7 +11,7 @@ layers to wrap and with which parameters.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from keras_autoopt._backend import keras
@@ -42,6 +42,26 @@ def _check_names(name: str, value: Any) -> tuple[str, ...]:
     ):
         raise ValueError(f"Received: {name}={value!r}; expected a list of layer names.")
     return tuple(value)
+
+
+def _check_layer_map(name: str, value: Any, check: Callable[[str, Any], Any],
+                     what: str) -> dict[str, Any]:
+    """Check a per-layer override mapping: layer name -> value checked by ``check``.
+
+    Args:
+        name: The argument's name, e.g. ``"layer_sparsity"``.
+        value: A mapping of layer names to values, or None (no override).
+        check: Called as ``check(f"{name}['<layer>']", value)``; returns the checked value.
+        what: What the values are, for the error message (e.g. ``"sparsities"``).
+
+    Returns:
+        A new dict of layer names (as ``str``) to checked values.
+    """
+    if value is not None and not isinstance(value, Mapping):
+        raise ValueError(
+            f"Received: {name}={value!r}; expected a mapping of layer names to {what}."
+        )
+    return {str(layer): check(f"{name}['{layer}']", v) for layer, v in (value or {}).items()}
 
 
 def _check_epochs(value: Any) -> int:
@@ -83,6 +103,8 @@ class CompressionStep:
     """
 
     kind: ClassVar[str] = "step"
+    #: The attribute holding the step's per-layer settings (``{layer name: value}``), if any.
+    per_layer_attr: ClassVar[str | None] = None
 
     def __init__(self, *, epochs: int = 2, learning_rate: float | None = None,
                  skip_layers: Sequence[str] = (), skip_unsupported: bool = False):
@@ -163,7 +185,8 @@ class CompressionStep:
 
     def layer_names(self) -> tuple[str, ...]:
         """Layer names the step's settings refer to (checked against the model)."""
-        return self.skip_layers
+        per_layer = getattr(self, self.per_layer_attr) if self.per_layer_attr else {}
+        return (*self.skip_layers, *per_layer)
 
     def _check_layer_names(self, model: keras.Model) -> None:
         known = {layer.name for layer in model.layers}

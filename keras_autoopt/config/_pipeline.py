@@ -16,6 +16,7 @@ from keras_autoopt.config._sections import (
     ConstraintsConfig,
     DatasetConfig,
     Int,
+    _one_of,
     _rule,
 )
 
@@ -50,8 +51,8 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: DatasetConfig = DatasetConfig(source="digits")
-    hypermodel: str = "convnet"
-    tuner: str = "random"
+    hypermodel: Annotated[str, _one_of(HYPERMODELS)] = "convnet"
+    tuner: Annotated[str, _one_of(TUNER_NAMES)] = "random"
     trials: Int = Field(default=10, ge=1)
     epochs: tuple[Int, Int] = (10, 30)
     export_modes: tuple[str, ...] = EXPORT_MODES
@@ -116,20 +117,6 @@ class PipelineConfig(BaseModel):
     @classmethod
     def _dataset_from_string(cls, value: Any) -> Any:
         return {"source": value} if isinstance(value, str) else value
-
-    @field_validator("hypermodel")
-    @classmethod
-    def _known_hypermodel(cls, value: str) -> str:
-        if value not in HYPERMODELS:
-            raise ValueError(f"expected one of {HYPERMODELS}")
-        return value
-
-    @field_validator("tuner")
-    @classmethod
-    def _known_tuner(cls, value: str) -> str:
-        if value not in TUNER_NAMES:
-            raise ValueError(f"expected one of {TUNER_NAMES}")
-        return value
 
     @field_validator("epochs", mode="before")
     @classmethod

@@ -105,6 +105,17 @@ def _rule(check, **kwargs: Any) -> AfterValidator:
     return AfterValidator(validate)
 
 
+def _one_of(choices: tuple[str, ...]) -> AfterValidator:
+    """A pydantic validator: the value, unless None, is one of ``choices``."""
+
+    def validate(value: Any) -> Any:
+        if value is not None and value not in choices:
+            raise ValueError(f"expected one of {choices}")
+        return value
+
+    return AfterValidator(validate)
+
+
 class CompressConfig(BaseModel):
     """The ``compress:`` section: `auto_compress` on the best model after the search.
 
@@ -131,14 +142,7 @@ class CompressConfig(BaseModel):
     max_pushes: Int | None = Field(default=None, ge=0)
     batch_size: Int | None = Field(default=None, ge=1)
     learning_rate: Float | None = Field(default=None, gt=0)
-    export_mode: str | None = None
-
-    @field_validator("export_mode")
-    @classmethod
-    def _known_mode(cls, value: str | None) -> str | None:
-        if value is not None and value not in EXPORT_MODES:
-            raise ValueError(f"expected one of {EXPORT_MODES}")
-        return value
+    export_mode: Annotated[str, _one_of(EXPORT_MODES)] | None = None
 
 
 class ConstraintsConfig(BaseModel):
@@ -178,7 +182,7 @@ class CompressionSpaceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _valid_space(self) -> CompressionSpaceConfig:
-        from keras_autoopt.search import CompressionSpace
+        from keras_autoopt.compress import CompressionSpace
 
         try:
             CompressionSpace(**self.arguments())

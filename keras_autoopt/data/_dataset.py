@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,15 @@ def check_class_names(
     if len(set(names)) != len(names):
         raise DatasetError(f"Received: {arg}={names!r}; expected distinct class names.")
     return tuple(str(n) for n in names)  # plain str, not numpy.str_
+
+
+def _ndarray(attr: str, value: Any) -> np.ndarray:
+    """Return ``value``, the array of the field ``attr``, if it is a NumPy array; else raise."""
+    if not isinstance(value, np.ndarray):
+        raise DatasetError(
+            f"Received: {attr} of type {type(value).__name__}; expected a numpy.ndarray."
+        )
+    return value
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
@@ -138,11 +148,7 @@ class Dataset:
 
     def _check_x(self, split: str) -> np.ndarray:
         attr = f"x_{split}"
-        x = getattr(self, attr)
-        if not isinstance(x, np.ndarray):
-            raise DatasetError(
-                f"Received: {attr} of type {type(x).__name__}; expected a numpy.ndarray."
-            )
+        x = _ndarray(attr, getattr(self, attr))
         if x.dtype != np.float32:
             raise DatasetError(
                 f"Received: {attr} with dtype {x.dtype}; expected float32 "
@@ -163,11 +169,7 @@ class Dataset:
 
     def _check_y(self, split: str) -> np.ndarray:
         attr = f"y_{split}"
-        y = getattr(self, attr)
-        if not isinstance(y, np.ndarray):
-            raise DatasetError(
-                f"Received: {attr} of type {type(y).__name__}; expected a numpy.ndarray."
-            )
+        y = _ndarray(attr, getattr(self, attr))
         if y.dtype != np.int64 or y.ndim != 1:
             raise DatasetError(
                 f"Received: {attr} with dtype {y.dtype} and shape {y.shape}; expected a 1-D "

@@ -8,11 +8,21 @@ from keras_autoopt.distill._losses import (
     LogitsDistillation,
     as_logits,
 )
+from keras_autoopt.distill._space import (
+    DEFAULT_ALPHA,
+    DEFAULT_TEMPERATURE,
+    LEGACY_HYPERPARAMETERS,
+    DistillationSpace,
+)
 
 __all__ = [
+    "DEFAULT_ALPHA",
+    "DEFAULT_TEMPERATURE",
+    "LEGACY_HYPERPARAMETERS",
     "OUTPUT_KINDS",
     "UNTRAINED_TEACHER_FACTOR",
     "DistillationHyperModel",
+    "DistillationSpace",
     "Distiller",
     "FeatureDistillation",
     "LogitsDistillation",

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt._checks import check_float_range
 from keras_autoopt.distill._distiller import Distiller
+from keras_autoopt.distill._space import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationSpace
 
 
 class DistillationHyperModel(kt.HyperModel):
     """Every trial distils a frozen teacher into a student sampled from another HyperModel.
 
     Hyperparameters: the student's (from ``student_hypermodel``, including its
-    optimizer space), ``temperature`` (log-uniform) and ``alpha``. ``fit``
+    optimizer space), ``temperature`` (log-uniform) and ``alpha`` (a
+    `DistillationSpace`, shared with `DeployableTuner`). ``fit``
     trains with the student HyperModel's ``fit`` (batch size, epochs,
     schedule), so the search objective (``val_accuracy``) is the student's.
 
@@ -34,8 +35,8 @@ class DistillationHyperModel(kt.HyperModel):
     """
 
     def __init__(self, teacher: keras.Model, student_hypermodel: kt.HyperModel, *,
-                 temperature: Sequence[float] = (1.0, 10.0),
-                 alpha: Sequence[float] = (0.0, 0.5), cache_teacher: bool | None = None,
+                 temperature: Sequence[float] = DEFAULT_TEMPERATURE,
+                 alpha: Sequence[float] = DEFAULT_ALPHA, cache_teacher: bool | None = None,
                  augmentation: keras.layers.Layer | None = None):
         super().__init__(name="distillation", tunable=True)
         if not isinstance(teacher, keras.Model):
@@ -47,9 +48,9 @@ class DistillationHyperModel(kt.HyperModel):
                 "keras_tuner.HyperModel.")
         self.teacher = teacher
         self.student_hypermodel = student_hypermodel
-        self.temperature = check_float_range("temperature", temperature, low=0.0, high=100.0,
-                                            open_low=True)
-        self.alpha = check_float_range("alpha", alpha, low=0.0, high=1.0)
+        self.space = DistillationSpace(temperature, alpha)
+        self.temperature = self.space.temperature
+        self.alpha = self.space.alpha
         if cache_teacher is None:
             cache_teacher = augmentation is None
         if augmentation is not None and cache_teacher:
@@ -62,19 +63,8 @@ class DistillationHyperModel(kt.HyperModel):
     def build(self, hp) -> Distiller:
         """Build the student for ``hp`` and wrap it in a compiled `Distiller`."""
         student = self.student_hypermodel.build(hp)
-        low, high = self.temperature
-        temperature = hp.Float("temperature", low, high, sampling="log") if low < high \
-            else hp.Fixed("temperature", low)
-        low, high = self.alpha
-        alpha = hp.Float("alpha", low, high) if low < high else hp.Fixed("alpha", low)
-        distiller = Distiller(self.teacher, student, augmentation=self.augmentation)
-        distiller.cache_teacher = self.cache_teacher
-        optimizer = student.optimizer
-        distiller.compile(
-            optimizer=optimizer.__class__.from_config(optimizer.get_config())
-            if optimizer is not None else "adam",
-            metrics=["accuracy"], alpha=alpha, temperature=temperature)
-        return distiller
+        return self.space.build(hp, self.teacher, student, cache_teacher=self.cache_teacher,
+                                augmentation=self.augmentation)
 
     def fit(self, hp, model, *args, **kwargs):
         """Train with the student HyperModel's ``fit`` (batch size, epochs, schedule)."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from keras_autoopt._backend import keras, kt
 from keras_autoopt._failure import stage
+from keras_autoopt.compress import CompressionSpace
 from keras_autoopt.config import ConfigError, PipelineConfig
 from keras_autoopt.data import Dataset
 from keras_autoopt.load import ModelFileError, load_model_file
@@ -30,7 +31,6 @@ from keras_autoopt.pipeline.records import (
     trial_records,
 )
 from keras_autoopt.search import (
-    CompressionSpace,
     Constraints,
     DeployableTuner,
     ParetoTrial,

@@ -8,22 +8,16 @@ are drawn with Matplotlib's object-oriented API and the Agg canvas, without
 """
 
 from keras_autoopt.report._environment import environment_info
-from keras_autoopt.report._records import (
+from keras_autoopt.report._records import ExportedModel, ExportFailure, RunReport, Search, Trial
+from keras_autoopt.report._records_compression import (
     Budget,
     CompressedModel,
     CompressionPointer,
     CompressionReport,
     CompressionStage,
     Dataset,
-    ExportedModel,
-    ExportFailure,
-    Pareto,
-    ParetoObjective,
-    ParetoTrial,
-    RunReport,
-    Search,
-    Trial,
 )
+from keras_autoopt.report._records_pareto import Pareto, ParetoObjective, ParetoTrial
 from keras_autoopt.report._terminal import format_models_table, format_stages_table
 from keras_autoopt.report._write import (
     CompressionReportPaths,

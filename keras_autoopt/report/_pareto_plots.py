@@ -106,17 +106,7 @@ def _draw_front(axes: Any, front: Sequence[Mapping[str, Any]], x_metric: str) ->
         zorder=4,
         label=f"Pareto front ({len(front)})",
     )
-    for index, (trial, x, y) in enumerate(zip(front, xs, ys, strict=True)):
-        # Alternate above/below so that neighbours' labels do not overlap.
-        dy = 8 if index % 2 == 0 else -14
-        axes.annotate(
-            str(trial["trial_id"]),
-            (x, y),
-            xytext=(6, dy),
-            textcoords="offset points",
-            fontsize=9,
-            ha="left",
-        )
+    _plots._label_points(axes, [str(trial["trial_id"]) for trial in front], xs, ys)
 
 
 def _plot_notes(

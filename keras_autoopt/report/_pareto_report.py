@@ -49,8 +49,8 @@ _HYPERPARAMETER_COLUMNS = (
     "sparsity",
     "clusters",
     "quantization",
-    "distill_temperature",
-    "distill_alpha",
+    "temperature",
+    "alpha",
 )
 _SECTION_KEYS = (
     "objectives",

@@ -73,6 +73,24 @@ def _footnote(axes: Any, lines: Sequence[str]) -> None:
         )
 
 
+def _star(axes: Any, x: float, y: float, *, size: float, zorder: int, label: str) -> None:
+    """Mark the best (or chosen) point with a large star."""
+    axes.scatter([x], [y], s=size, marker="*", color=_BEST, edgecolors="black", linewidths=0.6,
+                 zorder=zorder, label=label)
+
+
+def _label_points(axes: Any, labels: Sequence[str], xs: Sequence[float],
+                  ys: Sequence[float]) -> None:
+    """Write each label beside its point, alternately above and below.
+
+    Alternating keeps neighbours' labels from overlapping.
+    """
+    for index, (label, x, y) in enumerate(zip(labels, xs, ys, strict=True)):
+        dy = 8 if index % 2 == 0 else -14
+        axes.annotate(label, (x, y), xytext=(6, dy), textcoords="offset points", fontsize=9,
+                      ha="left")
+
+
 def _fit_limits(axes: Any, xs: Sequence[float], ys: Sequence[float], y_cap: float) -> None:
     """Leave room around the points, centre a lone x value, keep y below ``y_cap``."""
     axes.margins(x=0.1, y=0.15)
@@ -119,17 +137,8 @@ def render_trials_plot(summary: TrialSummary, objective: str) -> bytes:
             label=f"completed trials ({len(summary.plotted)})",
         )
     if best is not None and any(trial is best for trial in summary.plotted):
-        axes.scatter(
-            [best["params"]],
-            [float(best["score"])],
-            s=180,
-            marker="*",
-            color=_BEST,
-            edgecolors="black",
-            linewidths=0.6,
-            zorder=3,
-            label=f"best: trial {best['trial_id']} ({float(best['score']):.4f})",
-        )
+        _star(axes, best["params"], float(best["score"]), size=180, zorder=3,
+              label=f"best: trial {best['trial_id']} ({float(best['score']):.4f})")
     if not summary.plotted:
         _empty_note(axes, "no completed trials to plot")
     else:
@@ -166,24 +175,10 @@ def render_models_plot(models: Sequence[Mapping[str, Any]]) -> bytes:
         xs = [int(model["gzip_bytes"]) for model in points]
         ys = [100.0 * float(model["accuracy"]) for model in points]
         axes.scatter(xs, ys, s=48, color=_POINT, edgecolors="black", linewidths=0.5, zorder=3)
-        for index, (model, x, y) in enumerate(zip(points, xs, ys, strict=True)):
-            # Alternate above/below so that neighbours' labels do not overlap.
-            dy = 8 if index % 2 == 0 else -14
-            axes.annotate(
-                str(model["name"]),
-                (x, y),
-                xytext=(6, dy),
-                textcoords="offset points",
-                fontsize=9,
-                ha="left",
-            )
+        _label_points(axes, [str(model["name"]) for model in points], xs, ys)
         _fit_limits(axes, xs, ys, 100.0)
-    else:
-        _empty_note(axes, "no exported models to plot")
-    left_out = len(models) - len(points)
-    if left_out:
-        _footnote(axes, [f"{left_out} model(s) without accuracy or gzip size not shown"])
-    return _to_png(figure)
+    return _finish_accuracy_vs_gzip(figure, axes, len(points), len(models), "model",
+                                    "no exported models to plot")
 
 
 def _accuracy_vs_gzip_axes(title: str):
@@ -194,6 +189,17 @@ def _accuracy_vs_gzip_axes(title: str):
     axes.set_ylabel("accuracy (%)")
     axes.set_title(title)
     return figure, axes
+
+
+def _finish_accuracy_vs_gzip(figure: Figure, axes: Any, shown: int, total: int, what: str,
+                             empty: str) -> bytes:
+    """Say ``empty`` on a chart without points, count the records not shown; return the PNG."""
+    if not shown:
+        _empty_note(axes, empty)
+    left_out = total - shown
+    if left_out:
+        _footnote(axes, [f"{left_out} {what}(s) without accuracy or gzip size not shown"])
+    return _to_png(figure)
 
 
 def _gzip_key(model: Mapping[str, Any]) -> int:
@@ -248,34 +254,13 @@ def render_compression_plot(
                 )
         best = [stage for stage in points if stage["stage"] == chosen]
         if best:
-            axes.scatter(
-                [int(best[0]["gzip_bytes"])],
-                [100.0 * float(best[0]["accuracy"])],
-                s=240,
-                marker="*",
-                color=_BEST,
-                edgecolors="black",
-                linewidths=0.6,
-                zorder=4,
-                label=f"chosen: {chosen} ({fmt_ratio(best[0]['gzip_ratio'])} smaller gzipped)",
-            )
+            _star(axes, int(best[0]["gzip_bytes"]), 100.0 * float(best[0]["accuracy"]),
+                  size=240, zorder=4,
+                  label=f"chosen: {chosen} ({fmt_ratio(best[0]['gzip_ratio'])} smaller gzipped)")
         xs = [int(stage["gzip_bytes"]) for stage in points]
         ys = [100.0 * float(stage["accuracy"]) for stage in points]
-        for index, (stage, x, y) in enumerate(zip(points, xs, ys, strict=True)):
-            dy = 8 if index % 2 == 0 else -14
-            axes.annotate(
-                str(stage["stage"]),
-                (x, y),
-                xytext=(6, dy),
-                textcoords="offset points",
-                fontsize=9,
-                ha="left",
-            )
+        _label_points(axes, [str(stage["stage"]) for stage in points], xs, ys)
         _fit_limits(axes, xs, [*ys, floor], 100.0)
         axes.legend(loc="best", fontsize=9)
-    else:
-        _empty_note(axes, "no compression stages to plot")
-    left_out = len(stages) - len(points)
-    if left_out:
-        _footnote(axes, [f"{left_out} stage(s) without accuracy or gzip size not shown"])
-    return _to_png(figure)
+    return _finish_accuracy_vs_gzip(figure, axes, len(points), len(stages), "stage",
+                                    "no compression stages to plot")

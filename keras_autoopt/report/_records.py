@@ -1,6 +1,8 @@
-"""Typed records of the reports: the run report (``report.json``) and the compression report.
+"""Typed records of the run report (``report.json``).
 
-The records are the schema: `validate_report` and `validate_compression_report`
+The compression report's records are in `keras_autoopt.report._records_compression`,
+the Pareto section's in `keras_autoopt.report._records_pareto`. The records are the
+schema: `validate_report` and `validate_compression_report`
 check a report dict with ``RunReport.model_validate`` and
 ``CompressionReport.model_validate``, and tests build their reports from them
 (``RunReport(...).model_dump()``). Every record takes extra keys and keeps
@@ -15,16 +17,7 @@ verification figures may be NaN (``null`` in JSON, ``n/a`` in Markdown),
 
 from __future__ import annotations
 
-from keras_autoopt.report._records_compression import (
-    Budget,
-    CompressedModel,
-    CompressionPointer,
-    CompressionReport,
-    CompressionStage,
-    Dataset,
-    ExportMode,
-    Stages,
-)
+from keras_autoopt.report._records_compression import CompressionPointer, Dataset, ExportMode
 from keras_autoopt.report._records_fields import (
     Count,
     DirectionName,
@@ -48,25 +41,15 @@ from keras_autoopt.report._records_fields import (
     not_none,
     one_of,
 )
-from keras_autoopt.report._records_pareto import Pareto, ParetoObjective, ParetoTrial
+from keras_autoopt.report._records_pareto import Pareto
 
 __all__ = [
-    "Budget",
-    "CompressedModel",
-    "CompressionPointer",
-    "CompressionReport",
-    "CompressionStage",
-    "Dataset",
     "ExportFailure",
     "ExportedModel",
     "MODEL_FIDELITY_KEYS",
     "Models",
-    "Pareto",
-    "ParetoObjective",
-    "ParetoTrial",
     "RunReport",
     "Search",
-    "Stages",
     "Trial",
 ]
 

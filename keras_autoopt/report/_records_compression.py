@@ -20,6 +20,7 @@ from keras_autoopt.report._records_fields import (
     RelPath,
     Seconds,
     StrictFraction,
+    check_unique,
     checked,
     invariant_error,
     list_of,
@@ -95,19 +96,8 @@ class CompressionStage(Record):
 
 
 def _unique_stage_names(stages: list[CompressionStage]) -> list[CompressionStage]:
-    first_index: dict[str, int] = {}
-    for index, stage in enumerate(stages):
-        name = stage.stage
-        if name in first_index:
-            first = first_index[name]
-            raise invariant_error(
-                lambda path, index=index, name=name, first=first: (
-                    f"Received: {key_path(key_path(path, index), 'stage')}={describe(name)}; "
-                    f"expected a unique stage name ({key_path(key_path(path, first), 'stage')} "
-                    "has it already)."
-                )
-            )
-        first_index[name] = index
+    check_unique([stage.stage for stage in stages],
+                 lambda path, index: key_path(key_path(path, index), "stage"), "stage name")
     return stages
 
 

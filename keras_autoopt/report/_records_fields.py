@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, model_serializer, m
 from pydantic_core import PydanticCustomError
 
 from keras_autoopt._defaults import EXPORT_MODES
-from keras_autoopt.report._values import is_int, is_real
+from keras_autoopt.report._values import describe, is_int, is_real
 
 #: A TFLite conversion mode: one of `keras_autoopt._defaults.EXPORT_MODES`.
 ExportModeName = Literal[EXPORT_MODES]  # type: ignore[valid-type]
@@ -42,6 +42,28 @@ def invariant_error(render: Callable[[str], str]) -> PydanticCustomError:
     return PydanticCustomError(
         "report_invariant", "{message}", {"message": render("<record>"), "render": render}
     )
+
+
+def check_unique(values: list[Any], item_path: Callable[[str, int], str], what: str) -> None:
+    """Raise an `invariant_error` at the second occurrence of a value in ``values``.
+
+    Args:
+        values: The values that must be unique.
+        item_path: ``item_path(path of the record, index)`` is the key path of the
+            ``index``-th value, e.g. ``<record>['stages'][2]['stage']``.
+        what: What a value is, e.g. ``"stage name"``.
+    """
+    first_index: dict[Any, int] = {}
+    for index, value in enumerate(values):
+        if value in first_index:
+            first = first_index[value]
+            raise invariant_error(
+                lambda path, index=index, value=value, first=first: (
+                    f"Received: {item_path(path, index)}={describe(value)}; expected a unique "
+                    f"{what} ({item_path(path, first)} has it already)."
+                )
+            )
+        first_index[value] = index
 
 
 def plain(value: Any) -> Any:

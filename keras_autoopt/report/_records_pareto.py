@@ -17,6 +17,7 @@ from keras_autoopt.report._records_fields import (
     Record,
     Seconds,
     TrialStatusName,
+    check_unique,
     checked,
     invariant_error,
     list_of,
@@ -137,19 +138,10 @@ class Pareto(Record):
 
     @staticmethod
     def _unique(field: str, values: list[str], key: str, what: str) -> list[str]:
-        first_index: dict[str, int] = {}
-        for index, value in enumerate(values):
-            if value in first_index:
-                first = first_index[value]
-                raise invariant_error(
-                    lambda path, index=index, value=value, first=first: (
-                        f"Received: {key_path(key_path(key_path(path, field), index), key)}="
-                        f"{describe(value)}; expected a unique {what} "
-                        f"({key_path(key_path(key_path(path, field), first), key)} has it "
-                        "already)."
-                    )
-                )
-            first_index[value] = index
+        def item_path(path: str, index: int) -> str:
+            return key_path(key_path(key_path(path, field), index), key)
+
+        check_unique(values, item_path, what)
         return values
 
     def _check_front_id(self, index: int, trial_id: str, ids: list[str], seen: set[str]) -> None:

@@ -1,7 +1,8 @@
 """Validation of the report dicts against the typed records, with errors that name the key path.
 
-The schema is the records in `keras_autoopt.report._records` (`RunReport`,
-`CompressionReport` and their parts). This module validates a dict with them
+The schema is the records in `keras_autoopt.report._records` (`RunReport` and
+its parts) and `keras_autoopt.report._records_compression` (`CompressionReport`
+and its parts). This module validates a dict with them
 and turns pydantic's first error into one message that names where the bad
 value sits (``report['models'][1]['gzip_bytes']``), the value received and
 what was expected, so that a bug in the code that built the report is found
@@ -14,7 +15,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from keras_autoopt.report._records import CompressionReport, Models, RunReport, Stages
+from keras_autoopt.report._records import Models, RunReport
+from keras_autoopt.report._records_compression import CompressionReport, Stages
 from keras_autoopt.report._values import describe, key_path
 
 _MODELS = TypeAdapter(Models)

@@ -7,7 +7,7 @@ The run report is written as JSON, Markdown and two PNG plots (four with a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,11 +65,14 @@ class CompressionReportPaths:
     plot: Path
 
 
-def _report_folder(output_dir: str | os.PathLike) -> Path:
+def _validated_json(report: Mapping[str, Any], output_dir: str | os.PathLike,
+                    validate: Callable[[Mapping[str, Any]], None]) -> tuple[Path, str]:
+    """Validate ``report`` and check ``output_dir``; return the folder and the JSON text."""
+    validate(report)
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise ValueError(f"Received: output_dir={str(output_dir)!r}; expected a folder.")
-    return output_dir
+    return output_dir, _json.dumps(report)
 
 
 def validate_report(report: Mapping[str, Any]) -> None:
@@ -118,14 +121,12 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
         The `ReportPaths` of the written files.
 
     Raises:
-        ValueError: If ``report`` does not follow the schema.
+        ValueError: If ``report`` does not follow the schema (see `validate_report`), or
+            ``output_dir`` is a file.
         OSError: If a file cannot be written.
 
     """
-    validate_report(report)
-    output_dir = _report_folder(output_dir)
-
-    json_text = _json.dumps(report)
+    output_dir, json_text = _validated_json(report, output_dir, validate_report)
     summary = _summary.summarize_trials(report["trials"], report["search"])
     plot_files = {name: f"{name}.png" for name in _plots.PLOT_NAMES}
     pngs = {
@@ -190,14 +191,12 @@ def write_compression_report(
         The `CompressionReportPaths` of the written files.
 
     Raises:
-        ValueError: If ``report`` does not follow the schema.
+        ValueError: If ``report`` does not follow the schema (see
+            `validate_compression_report`), or ``output_dir`` is a file.
         OSError: If a file cannot be written.
 
     """
-    validate_compression_report(report)
-    output_dir = _report_folder(output_dir)
-
-    json_text = _json.dumps(report)
+    output_dir, json_text = _validated_json(report, output_dir, validate_compression_report)
     png = _plots.render_compression_plot(
         report["stages"],
         _compression_markdown.accuracy_floor(report["budget"]),

@@ -1,7 +1,7 @@
 """Search: keras-tuner HyperModels, the optimizer space and tuners by name."""
 
+from keras_autoopt.compress import PRUNING_SCHEDULES, CompressionSpace
 from keras_autoopt.search._base import ACTIVATIONS, ClassifierHyperModel
-from keras_autoopt.search._compression_space import PRUNING_SCHEDULES, CompressionSpace
 from keras_autoopt.search._constraints import TFLITE_FLOOR_BYTES, Constraints, estimate_int8_bytes
 from keras_autoopt.search._convnet import POOLINGS, ConvNetHyperModel
 from keras_autoopt.search._dense import DenseHyperModel

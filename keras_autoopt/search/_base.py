@@ -39,6 +39,10 @@ class ClassifierHyperModel(kt.HyperModel):
     Extra callbacks passed to ``fit`` / ``tuner.search`` are kept: that is the
     seam compression callbacks plug into.
 
+    A subclass lists in ``_RANGE_ARGS`` its own constructor arguments kept as
+    sequences (choices, ``(low, high)`` ranges); `get_config` returns them as
+    lists after the base's arguments.
+
     Invariants: `build` returns a compiled tf_keras model whose output is a
     probability vector of length ``num_classes``; an architecture that cannot
     work on the input raises ``keras_tuner.errors.FailedTrialError`` so that
@@ -55,6 +59,8 @@ class ClassifierHyperModel(kt.HyperModel):
         ValueError: For a bad ``input_shape`` or ``num_classes``.
 
     """
+
+    _RANGE_ARGS: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -181,6 +187,7 @@ class ClassifierHyperModel(kt.HyperModel):
             "num_classes": self.num_classes,
             "optimizer_space": self.optimizer_space.get_config(),
             "name": self.name,
+            **{arg: list(getattr(self, arg)) for arg in self._RANGE_ARGS},
         }
 
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from keras_autoopt._backend import keras, kt
 from keras_autoopt._checks import (
@@ -53,6 +52,11 @@ class ConvNetHyperModel(ClassifierHyperModel):
         ValueError: For any argument outside its documented range.
 
     """
+
+    _RANGE_ARGS = (
+        "blocks", "filters", "kernel_sizes", "poolings", "batch_norm", "dropout", "activations",
+        "head_layers", "head_units", "head_dropout",
+    )
 
     def __init__(
         self,
@@ -147,24 +151,3 @@ class ConvNetHyperModel(ClassifierHyperModel):
             dropout=self.head_dropout, activations=self.activations,
             batch_norm=self.batch_norm,
         )
-
-    def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments as JSON-friendly values.
-
-        Returns:
-            A dict that `from_config` turns back into an equal HyperModel.
-
-        """
-        return {
-            **super().get_config(),
-            "blocks": list(self.blocks),
-            "filters": list(self.filters),
-            "kernel_sizes": list(self.kernel_sizes),
-            "poolings": list(self.poolings),
-            "batch_norm": list(self.batch_norm),
-            "dropout": list(self.dropout),
-            "activations": list(self.activations),
-            "head_layers": list(self.head_layers),
-            "head_units": list(self.head_units),
-            "head_dropout": list(self.head_dropout),
-        }

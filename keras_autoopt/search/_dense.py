@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from keras_autoopt._backend import keras
 from keras_autoopt._checks import (
@@ -39,6 +38,10 @@ class DenseHyperModel(ClassifierHyperModel):
 
     """
 
+    _RANGE_ARGS = (
+        "layers", "units", "activations", "batch_norm", "dropout",
+    )
+
     def __init__(
         self,
         input_shape: Sequence[int],
@@ -62,34 +65,9 @@ class DenseHyperModel(ClassifierHyperModel):
         self.dropout = check_float_range("dropout", dropout, low=0.0, high=0.9)
 
     def build_body(self, hp, inputs):
-        """Flatten the input and build the Dense stack.
-
-        Args:
-            hp: The trial's ``HyperParameters``.
-            inputs: The input tensor.
-
-        Returns:
-            The stack's output tensor.
-
-        """
+        """Flatten the input and build the Dense stack (`ClassifierHyperModel.build_body`)."""
         x = keras.layers.Flatten(name="flatten")(inputs) if len(self.input_shape) > 1 else inputs
         return self.dense_stack(
             hp, x, prefix="dense", layers=self.layers, units=self.units,
             dropout=self.dropout, activations=self.activations, batch_norm=self.batch_norm,
         )
-
-    def get_config(self) -> dict[str, Any]:
-        """Return the constructor arguments as JSON-friendly values.
-
-        Returns:
-            A dict that `from_config` turns back into an equal HyperModel.
-
-        """
-        return {
-            **super().get_config(),
-            "layers": list(self.layers),
-            "units": list(self.units),
-            "activations": list(self.activations),
-            "batch_norm": list(self.batch_norm),
-            "dropout": list(self.dropout),
-        }

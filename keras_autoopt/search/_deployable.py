@@ -14,9 +14,15 @@ import numpy as np
 
 from keras_autoopt._backend import keras, kt
 from keras_autoopt._io import atomic_save_model
-from keras_autoopt.search._compression_space import CompressionSpace
+from keras_autoopt.compress import CompressionSpace
+from keras_autoopt.distill import (
+    DEFAULT_ALPHA,
+    DEFAULT_TEMPERATURE,
+    DistillationSpace,
+)
 from keras_autoopt.search._constraints import Constraints
 from keras_autoopt.search._gradients import _forget_custom_gradients, _gradient_registry
+from keras_autoopt.search._legacy import rename_legacy_hyperparameters
 from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, parse_objectives
 from keras_autoopt.search._pareto import default_reference, hypervolume, pareto_front
 from keras_autoopt.search._progress import trial_number
@@ -74,9 +80,11 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
     Each trial: build the model from the HyperModel; reject it before any
     training if its parameter count (or the int8 size that count implies)
     breaks a constraint; train it with the HyperModel's ``fit`` (distilled
-    from ``teacher`` when one is given: ``distill_temperature`` and
-    ``distill_alpha`` become hyperparameters); prune, cluster and quantize it
-    as sampled from ``compression``; export the ``.tflite`` file; measure it
+    from ``teacher`` when one is given: ``temperature`` and ``alpha`` become
+    hyperparameters, from the same `DistillationSpace` as
+    `DistillationHyperModel`); prune and cluster it as sampled from
+    ``compression`` (the plan `CompressionSpace.plan` makes, fine-tuned by
+    `CompressionPlan.fine_tune` with its target checks); export the ``.tflite`` file; measure it
     under LiteRT on the validation data. The trial's metrics are the
     built-in objectives (``val_accuracy``, ``gzip_bytes``, ``size_bytes``,
     ``latency_us``, ``params``), the custom ones, ``feasible`` (1 when
@@ -108,8 +116,8 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         compression: A `CompressionSpace`, or None (no compression
             hyperparameters; the model is exported in float32).
         teacher: A trained teacher to distil from, or None.
-        temperature: ``(low, high)`` of ``distill_temperature``.
-        alpha: ``(low, high)`` of ``distill_alpha``.
+        temperature: ``(low, high)`` of the ``temperature`` hyperparameter.
+        alpha: ``(low, high)`` of the ``alpha`` hyperparameter.
         max_consecutive_failed_trials: Real (not rejected) failures in a row
             that stop the search.
         max_retries_per_trial: Times a trial that raised is run again before
@@ -127,11 +135,11 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
                  constraints: Constraints | None = None,
                  compression: CompressionSpace | None = None,
                  teacher: keras.Model | None = None,
-                 temperature: Sequence[float] = (1.0, 8.0),
-                 alpha: Sequence[float] = (0.0, 0.5),
+                 temperature: Sequence[float] = DEFAULT_TEMPERATURE,
+                 alpha: Sequence[float] = DEFAULT_ALPHA,
                  max_consecutive_failed_trials: int = 3, max_retries_per_trial: int = 0,
                  latency_runs: int = 50, **kwargs):
-        from keras_autoopt._checks import check_float_range, check_positive_int
+        from keras_autoopt._checks import check_positive_int
 
         self.objectives = parse_objectives(objectives)
         if constraints is not None and not isinstance(constraints, Constraints):
@@ -153,9 +161,9 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         self.constraints = constraints or Constraints()
         self.compression = compression
         self.teacher = teacher
-        self.temperature = check_float_range("temperature", temperature, low=0.0, high=100.0,
-                                            open_low=True)
-        self.alpha = check_float_range("alpha", alpha, low=0.0, high=1.0)
+        self.distillation = DistillationSpace(temperature, alpha)
+        self.temperature = self.distillation.temperature
+        self.alpha = self.distillation.alpha
         self.max_real_failures = check_positive_int("max_consecutive_failed_trials",
                                                     max_consecutive_failed_trials)
         from keras_autoopt.measure import MIN_LATENCY_RUNS
@@ -166,6 +174,10 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
             "max_retries_per_trial", max_retries_per_trial, minimum=0)
         # Rejections are failures to keras-tuner; this tuner counts real ones itself.
         oracle.max_consecutive_failed_trials = None
+        if not kwargs.get("overwrite", False):
+            rename_legacy_hyperparameters(
+                Path(kwargs.get("directory") or "."),
+                kwargs.get("project_name") or "untitled_project")
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
     # -- search ---------------------------------------------------------------------------
@@ -263,7 +275,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         x_val, y_val = validation_data
         trained = model
         if self.teacher is not None:
-            trained = self._distiller(hp, model)
+            trained = self.distillation.build(hp, self.teacher, model)
         callbacks = [c for c in callbacks or [] if not isinstance(c, FailOnNonFiniteLoss)]
         self.hypermodel.fit(hp, trained, x, y, validation_data=validation_data,
                             callbacks=[*callbacks, FailOnNonFiniteLoss()], **fit_kwargs)
@@ -302,49 +314,16 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
             results[self.oracle.objective.name] = float(self.oracle.objective.get_value(results))
         return results
 
-    def _distiller(self, hp, student: keras.Model) -> keras.Model:
-        from keras_autoopt.distill import Distiller
-
-        low, high = self.temperature
-        temperature = hp.Float("distill_temperature", low, high, sampling="log") \
-            if low < high else hp.Fixed("distill_temperature", low)
-        low, high = self.alpha
-        alpha = hp.Float("distill_alpha", low, high) if low < high \
-            else hp.Fixed("distill_alpha", low)
-        distiller = Distiller(self.teacher, student)
-        distiller.cache_teacher = True
-        optimizer = student.optimizer
-        distiller.compile(
-            optimizer=optimizer.__class__.from_config(optimizer.get_config())
-            if optimizer is not None else "adam",
-            metrics=["accuracy"], alpha=alpha, temperature=temperature)
-        return distiller
-
     def _compress(self, model: keras.Model, choices: dict[str, Any], x, y) -> keras.Model:
-        if self.compression is None:
+        plan = self.compression.plan(choices) if self.compression is not None else None
+        if plan is None:
             return model
-        from keras_autoopt.compress import ClusteringStep, PruningStep
-
-        space = self.compression
-        steps = []
-        if choices["sparsity"] > 0:
-            steps.append(PruningStep(choices["sparsity"], schedule=choices["pruning_schedule"],
-                                     epochs=space.prune_epochs))
-        if choices["clusters"]:
-            steps.append(ClusteringStep(choices["clusters"], preserve_sparsity=True,
-                                        epochs=space.cluster_epochs))
-        steps_per_epoch = -(-len(x) // space.batch_size)
-        for step in steps:
-            if isinstance(step, PruningStep):
-                step = step.resolve(steps_per_epoch)
-            wrapped = step.apply(model)
-            wrapped.compile(keras.optimizers.Adam(space.learning_rate), model.loss or
-                            "sparse_categorical_crossentropy", ["accuracy"])
-            wrapped.fit(x, y, epochs=step.epochs, batch_size=space.batch_size, verbose=0,
-                        callbacks=[*step.callbacks(), FailOnNonFiniteLoss()])
-            model = step.strip(wrapped)
-            model.compile(keras.optimizers.Adam(space.learning_rate),
-                          "sparse_categorical_crossentropy", ["accuracy"])
+        done = []
+        for step in plan.steps:
+            tuned = plan.fine_tune(model, step, x, y, earlier_kinds=done,
+                                   callbacks=[FailOnNonFiniteLoss()])
+            model = tuned.model
+            done.append(step.kind)
         return model
 
     def load_model(self, trial):

@@ -218,20 +218,13 @@ def _param_name(hp: _hps.HyperParameter) -> str:
 
 def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
     """Suggest a value of ``distribution`` with Optuna's public ``suggest_*`` API."""
-    if isinstance(distribution, FloatDistribution):
-        return trial.suggest_float(
-            name,
-            distribution.low,
-            distribution.high,
-            step=distribution.step,
-            log=distribution.log,
+    if isinstance(distribution, (FloatDistribution, IntDistribution)):
+        suggest = (
+            trial.suggest_float if isinstance(distribution, FloatDistribution)
+            else trial.suggest_int
         )
-    if isinstance(distribution, IntDistribution):
-        return trial.suggest_int(
-            name,
-            distribution.low,
-            distribution.high,
-            step=distribution.step,
+        return suggest(
+            name, distribution.low, distribution.high, step=distribution.step,
             log=distribution.log,
         )
     return trial.suggest_categorical(name, distribution.choices)

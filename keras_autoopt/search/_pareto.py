@@ -52,6 +52,14 @@ def _signs(directions: Any, num_objectives: int | None = None) -> np.ndarray:
     return np.array([1.0 if d == "min" else -1.0 for d in directions])
 
 
+def _float_array(name: str, value: Any, expected: str) -> np.ndarray:
+    """Return ``value`` as a float64 array; if it is not numeric, raise naming ``expected``."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"Received: {name}={value!r}; expected {expected}.") from None
+
+
 def _as_vector(name: str, value: Any, num_objectives: int) -> np.ndarray:
     """Return ``value`` as a float vector of ``num_objectives`` values.
 
@@ -67,13 +75,7 @@ def _as_vector(name: str, value: Any, num_objectives: int) -> np.ndarray:
         ValueError: If ``value`` is not numeric or has another shape.
 
     """
-    try:
-        vector = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Received: {name}={value!r}; expected {num_objectives} numbers, "
-            "one per objective."
-        ) from None
+    vector = _float_array(name, value, f"{num_objectives} numbers, one per objective")
     if vector.shape != (num_objectives,):
         raise ValueError(
             f"Received: {name}={value!r}; expected {num_objectives} numbers, "
@@ -97,13 +99,10 @@ def _as_points(points: Any, directions: Any) -> tuple[np.ndarray, np.ndarray]:
         ValueError: If ``points`` is not numeric or not 2-D, or as `_signs`.
 
     """
-    try:
-        array = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"Received: points={points!r}; expected an (n, k) array of numbers, "
-            "one row per point and one column per objective."
-        ) from None
+    array = _float_array(
+        "points", points,
+        "an (n, k) array of numbers, one row per point and one column per objective",
+    )
     if array.size == 0 and array.ndim == 1:  # [] or (): no point, k unknown
         signs = _signs(directions)
         return np.empty((0, len(signs))), signs

@@ -1,41 +1,21 @@
 import io
 import json
 
-import numpy as np
 import pytest
 
 from keras_autoopt._backend import keras
 from keras_autoopt.compress import allocate, auto_compress, layer_sensitivity
-from keras_autoopt.data import Dataset
 from keras_autoopt.export import ExportVerificationError
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    rng = np.random.default_rng(1)
-    n = 240
-    y = np.arange(n) % 3
-    x = rng.normal(0.0, 0.1, size=(n, 8, 8, 1)).astype("float32")
-    for k in range(3):
-        x[y == k, :, k * 2: k * 2 + 3, 0] += 1.0
-    y = y.astype("int64")
-    return Dataset("tiny", x[:150], y[:150], x[150:195], y[150:195], x[195:], y[195:], 3)
+def dataset(make_tiny_dataset):
+    return make_tiny_dataset(n=240, seed=1, n_train=150, n_val=45)
 
 
 @pytest.fixture(scope="module")
-def trained(dataset):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv"),
-        keras.layers.MaxPooling2D(2, name="pool"),
-        keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(32, activation="relu", name="dense"),
-        keras.layers.Dense(3, activation="softmax", name="out"),
-    ], name="tiny_cnn")
-    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(dataset.x_train, dataset.y_train, epochs=6, batch_size=16, verbose=0)
-    return model
+def trained(dataset, train_tiny_cnn):
+    return train_tiny_cnn(dataset, epochs=6, name="tiny_cnn")
 
 
 @pytest.fixture(scope="module")

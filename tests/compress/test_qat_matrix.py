@@ -16,9 +16,8 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from keras_autoopt import load_dataset
-from keras_autoopt._backend import keras, kt
 from keras_autoopt.compress import ClusteringStep, CompressionPlan, PruningStep, QATStep
-from keras_autoopt.search import ConvNetHyperModel, DenseHyperModel
+from keras_autoopt.search._fixed import fixed_model
 
 ACTS = ("relu", "relu6", "swish", "elu", "gelu", "sigmoid", "tanh")
 MIN_AGREEMENT = 0.99
@@ -31,26 +30,8 @@ def digits():
 
 
 def _build(digits, kind: str, act: str, head_act: str, bn: bool, head_bn: bool):
-    """A model from a shipped HyperModel with fixed hyperparameters."""
-    hp = kt.HyperParameters()
-    if kind == "convnet":
-        hypermodel = ConvNetHyperModel(digits.input_shape, digits.num_classes)
-        values = {"conv_blocks": 1, "kernel_size": 3, "pooling": "max", "filters_0": 12,
-                  "conv_batch_norm": bn, "conv_activation": act, "conv_dropout": 0.0,
-                  "head_layers": 1, "head_units": 32, "head_activation": head_act,
-                  "head_batch_norm": head_bn, "head_dropout": 0.1}
-    else:
-        hypermodel = DenseHyperModel(digits.input_shape, digits.num_classes)
-        values = {"dense_layers": 2, "dense_units": 32, "dense_activation": act,
-                  "dense_batch_norm": bn, "dense_dropout": 0.1}
-    for name, value in values.items():
-        hp.Fixed(name, value)
-    keras.utils.set_random_seed(0)
-    model = hypermodel.build(hp)
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", ["accuracy"])
-    # Batches of 16: enough steps for the batch norms' moving statistics to settle.
-    model.fit(digits.x_train, digits.y_train, epochs=6, batch_size=16, verbose=0)
-    return model
+    """A model from a shipped HyperModel with fixed hyperparameters, trained briefly."""
+    return fixed_model(digits, kind, act, bn, head_act=head_act, head_bn=head_bn)
 
 
 def _litert(path, x: np.ndarray) -> np.ndarray:

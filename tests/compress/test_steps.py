@@ -13,44 +13,18 @@ from keras_autoopt.compress import (
     resolve_scheme,
     train_mixed_precision,
 )
-from keras_autoopt.data import Dataset
 from keras_autoopt.measure import TFLiteRunner
 from keras_autoopt.search import DenseHyperModel, OptimizerSpace
 
 
-def _data(seed=0, n=180):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    x = rng.normal(0.0, 0.1, size=(n, 8, 8, 1)).astype("float32")
-    for k in range(3):
-        x[y == k, :, k * 2: k * 2 + 3, 0] += 1.0
-    return x, y.astype("int64")
+@pytest.fixture(scope="module")
+def dataset(make_tiny_dataset):
+    return make_tiny_dataset(n=180, seed=0, n_train=120, n_val=30)
 
 
 @pytest.fixture(scope="module")
-def dataset():
-    x, y = _data()
-    return Dataset("tiny", x[:120], y[:120], x[120:150], y[120:150], x[150:], y[150:], 3)
-
-
-def _model():
-    return keras.Sequential([
-        keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv"),
-        keras.layers.MaxPooling2D(2, name="pool"),
-        keras.layers.Flatten(name="flatten"),
-        keras.layers.Dense(32, activation="relu", name="dense"),
-        keras.layers.Dense(3, activation="softmax", name="out"),
-    ])
-
-
-@pytest.fixture(scope="module")
-def trained(dataset):
-    keras.utils.set_random_seed(0)
-    model = _model()
-    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(dataset.x_train, dataset.y_train, epochs=5, batch_size=16, verbose=0)
-    return model
+def trained(dataset, train_tiny_cnn):
+    return train_tiny_cnn(dataset, epochs=5)
 
 
 def _tflite_weight(path, shape_size):
@@ -172,8 +146,8 @@ def test_scheme_resolution():
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_training_then_pruning(dataset, tmp_path, policy):
-    model = _model()
+def test_mixed_precision_training_then_pruning(dataset, tmp_path, policy, make_tiny_cnn):
+    model = make_tiny_cnn()
     trained = train_mixed_precision(model, dataset.x_train, dataset.y_train, policy=policy,
                                     epochs=2, batch_size=16)
     assert all(layer.dtype_policy.name == "float32" for layer in trained.layers)

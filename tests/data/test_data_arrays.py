@@ -9,14 +9,9 @@ from keras_autoopt.data import DatasetError, from_arrays
 def test_from_arrays_splits_and_converts(make_class_arrays):
     x, y = make_class_arrays()
     data = from_arrays(x, y, name="toy", class_names=["a", "b", "c"])
-    assert data.summary() == {
-        "name": "toy",
-        "n_train": 20,
-        "n_val": 5,
-        "n_test": 5,
-        "input_shape": [4, 4, 1],
-        "num_classes": 3,
-    }
+    assert data.summary() == dict(
+        name="toy", n_train=20, n_val=5, n_test=5, input_shape=[4, 4, 1], num_classes=3
+    )
     assert data.x_train.dtype == np.float32 and data.y_train.dtype == np.int64
     assert data.class_names == ("a", "b", "c")
     # Every class appears in every split.
@@ -62,100 +57,57 @@ def test_from_arrays_num_classes_larger_than_labels(make_class_arrays):
 
 
 @pytest.mark.parametrize(
-    ("x", "y", "kwargs", "message"),
+    ("x", "message"),
+    [
+        (np.zeros(30), r"Received: x with shape \(30,\); expected at least 2-D"),
+        (np.array([["a"]] * 30), r"Received: x with dtype <U1; expected a numeric"),
+        ("abc", r"Received: x of type str; expected a numeric array"),
+    ],
+)
+def test_from_arrays_rejects_bad_x(x, message):
+    with pytest.raises(DatasetError, match=message):
+        from_arrays(x, np.zeros(30))
+
+
+@pytest.mark.parametrize(
+    ("y", "message"),
+    [
+        (np.zeros(29), r"Received: x with 30 samples and y with 29; expected the same number"),
+        (np.array(["a"] * 30), r"Received: y with dtype <U1; expected integer class indices"),
+        (np.full(30, 0.5), r"y with non-integer float values"),
+        (-np.ones(30), r"y containing label -1; expected class indices >= 0"),
+        (np.full((30, 3), 0.5), r"y with shape \(30, 3\) that is not one-hot"),
+        (np.zeros((30, 2, 2)), r"y with shape \(30, 2, 2\); expected 1-D class indices"),
+        (np.zeros(30), r"training labels with 1 distinct class \(\[0\]\); expected at least 2"),
+    ],
+)
+def test_from_arrays_rejects_bad_y(y, message):
+    with pytest.raises(DatasetError, match=message):
+        from_arrays(np.zeros((30, 2)), y)
+
+
+def test_from_arrays_num_classes_must_match_one_hot_width():
+    with pytest.raises(DatasetError, match=r"num_classes=4 with one-hot labels of width 3"):
+        from_arrays(np.zeros((30, 2)), np.eye(3)[np.arange(30) % 3], num_classes=4)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
     [
         (
-            np.zeros((30, 4)),
-            np.zeros(29),
-            {},
-            r"Received: x with 30 samples and y with 29; expected the same number",
-        ),
-        (np.zeros(30), np.zeros(30), {}, r"Received: x with shape \(30,\); expected at least 2-D"),
-        (
-            np.array([["a"]] * 30),
-            np.zeros(30),
-            {},
-            r"Received: x with dtype <U1; expected a numeric",
-        ),
-        ("abc", np.zeros(30), {}, r"Received: x of type str; expected a numeric array"),
-        (
-            np.zeros((30, 2)),
-            np.array(["a"] * 30),
-            {},
-            r"Received: y with dtype <U1; expected integer class indices",
-        ),
-        (np.zeros((30, 2)), np.full(30, 0.5), {}, r"y with non-integer float values"),
-        (
-            np.zeros((30, 2)),
-            -np.ones(30),
-            {},
-            r"y containing label -1; expected class indices >= 0",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.full((30, 3), 0.5),
-            {},
-            r"y with shape \(30, 3\) that is not one-hot",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.zeros((30, 2, 2)),
-            {},
-            r"y with shape \(30, 2, 2\); expected 1-D class indices",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.zeros(30),
-            {},
-            r"training labels with 1 distinct class \(\[0\]\); expected at least 2",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.arange(30) % 3,
             {"num_classes": 2},
             r"Received: num_classes=2 but labels up to 2; expected num_classes >= 3",
         ),
-        (
-            np.zeros((30, 2)),
-            np.arange(30) % 3,
-            {"num_classes": 1},
-            r"Received: num_classes=1; expected None or an integer >= 2",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.eye(3)[np.arange(30) % 3],
-            {"num_classes": 4},
-            r"num_classes=4 with one-hot labels of width 3",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.arange(30) % 3,
-            {"class_names": ["a"]},
-            r"class_names with 1 names; expected num_classes=3",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.arange(30) % 3,
-            {"val_fraction": 1.5},
-            r"Received: val_fraction=1\.5; expected a float in \(0, 1\)\.",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.arange(30) % 3,
-            {"test_fraction": -0.1},
-            r"Received: test_fraction=-0\.1; expected a float in \(0, 1\)\.",
-        ),
-        (
-            np.zeros((30, 2)),
-            np.arange(30) % 3,
-            {"name": 5},
-            r"Received: name=5; expected a non-empty string",
-        ),
+        ({"num_classes": 1}, r"Received: num_classes=1; expected None or an integer >= 2"),
+        ({"class_names": ["a"]}, r"class_names with 1 names; expected num_classes=3"),
+        ({"val_fraction": 1.5}, r"Received: val_fraction=1\.5; expected a float in \(0, 1\)\."),
+        ({"test_fraction": -0.1}, r"Received: test_fraction=-0\.1; expected a float in \(0, 1\)\."),
+        ({"name": 5}, r"Received: name=5; expected a non-empty string"),
     ],
 )
-def test_from_arrays_validation(x, y, kwargs, message):
+def test_from_arrays_rejects_bad_options(kwargs, message):
     with pytest.raises(DatasetError, match=message):
-        from_arrays(x, y, **kwargs)
+        from_arrays(np.zeros((30, 2)), np.arange(30) % 3, **kwargs)
 
 
 def test_from_arrays_nan(make_class_arrays):

@@ -13,14 +13,9 @@ def digits() -> Dataset:
 
 def test_digits_sizes_shapes_and_range(digits):
     assert isinstance(digits, Dataset)
-    assert digits.summary() == {
-        "name": "digits",
-        "n_train": 1257,
-        "n_val": 270,
-        "n_test": 270,
-        "input_shape": [8, 8, 1],
-        "num_classes": 10,
-    }
+    assert digits.summary() == dict(
+        name="digits", n_train=1257, n_val=270, n_test=270, input_shape=[8, 8, 1], num_classes=10
+    )
     assert digits.input_shape == (8, 8, 1)
     assert digits.class_names == tuple("0123456789")
     for x, y in (

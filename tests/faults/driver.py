@@ -19,6 +19,9 @@ Kill points (``--kill-at``):
 as ``<trial_id> <pid>``, so a test can count how often each trial ran to
 completion across processes.
 Anything after ``--`` is passed to ``keras_autoopt.cli.main``.
+
+`run_config`, `command` and `env` build what the tests and the benchmark run (load this file
+with ``importlib.util.spec_from_file_location``; tests cannot import it by name).
 """
 
 from __future__ import annotations
@@ -27,6 +30,40 @@ import argparse
 import os
 import signal
 import sys
+from pathlib import Path
+
+import yaml
+
+BASE_CONFIG = {
+    "dataset": "digits",
+    "hypermodel": "dense",
+    "tuner": "random",
+    "trials": 4,
+    "epochs": [1, 2],
+    "export_modes": ["float32"],
+    "refit": False,
+    "seed": 0,
+}
+"""A small search on digits: what `run_config` changes."""
+
+
+def run_config(**changes) -> str:
+    """The YAML of `BASE_CONFIG` with ``changes``; a change to ``None`` leaves that key out."""
+    config = {**BASE_CONFIG, **changes}
+    return yaml.safe_dump({k: v for k, v in config.items() if v is not None}, sort_keys=False)
+
+
+def command(workdir: Path, cli_args: list[str], kill_at: str | None = None) -> list[str]:
+    """Run ``keras-autoopt <cli_args>`` through this driver, with its ledger in ``workdir``."""
+    driver = [sys.executable, str(Path(__file__).resolve()), "--ledger", str(workdir / "ledger")]
+    if kill_at:
+        driver += ["--kill-at", kill_at]
+    return [*driver, "--", *cli_args]
+
+
+def env() -> dict[str, str]:
+    """This process's environment, with TensorFlow's C++ logging quiet."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _kill() -> None:

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-DRIVER = Path(__file__).with_name("driver.py")
+_SPEC = importlib.util.spec_from_file_location("driver", Path(__file__).with_name("driver.py"))
+driver = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(driver)
 
-CONFIG = """\
-dataset: digits
-hypermodel: dense
-tuner: random
-trials: 4
-epochs: [2, 3]
-export_modes: [float32]
-refit: false
-seed: 0
-"""
+CONFIG = driver.run_config(epochs=[2, 3])
 
 
 def free_port() -> int:
@@ -34,13 +26,9 @@ def free_port() -> int:
 
 
 def start(workdir: Path, name: str, args: list[str], kill_at: str | None = None):
-    command = [sys.executable, str(DRIVER), "--ledger", str(workdir / "ledger")]
-    if kill_at:
-        command += ["--kill-at", kill_at]
     log = open(workdir / f"{name}.log", "w", encoding="utf-8")  # noqa: SIM115 (closed by the OS)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen([*command, "--", *args], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=workdir)
+    return subprocess.Popen(driver.command(workdir, args, kill_at), stdout=log,
+                            stderr=subprocess.STDOUT, env=driver.env(), cwd=workdir)
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:

@@ -2,54 +2,33 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-DRIVER = Path(__file__).with_name("driver.py")
+_SPEC = importlib.util.spec_from_file_location("driver", Path(__file__).with_name("driver.py"))
+driver = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(driver)
 
-SINGLE = """\
-dataset: digits
-hypermodel: dense
-tuner: random
-trials: 4
-epochs: [1, 2]
-export_modes: [float32]
-refit: false
-seed: 0
-"""
-
-MULTI = """\
-dataset: digits
-hypermodel: dense
-trials: 3
-epochs: [1, 2]
-export_modes: [float32]
-seed: 0
-objectives: [val_accuracy, gzip_bytes]
-oracle: random
-compression_space: {sparsities: [0.0, 0.5], clusters: [0], quantization: [float32, dynamic],
-                    prune_epochs: 1}
-"""
+SINGLE = driver.run_config()
+MULTI = driver.run_config(
+    tuner=None, refit=None, trials=3, objectives=["val_accuracy", "gzip_bytes"], oracle="random",
+    compression_space={"sparsities": [0.0, 0.5], "clusters": [0],
+                       "quantization": ["float32", "dynamic"], "prune_epochs": 1},
+)
 
 
 def run_driver(workdir: Path, config: str, kill_at: str | None = None,
                timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the CLI through the fault driver; the same output folder every time."""
     (workdir / "run.yaml").write_text(config, encoding="utf-8")
-    command = [sys.executable, str(DRIVER), "--ledger", str(workdir / "ledger")]
-    if kill_at:
-        command += ["--kill-at", kill_at]
-    command += ["--", "run", "--config", str(workdir / "run.yaml"),
-                "--output", str(workdir / "out")]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=workdir)
+    args = ["run", "--config", str(workdir / "run.yaml"), "--output", str(workdir / "out")]
+    return subprocess.run(driver.command(workdir, args, kill_at), capture_output=True, text=True,
+                          timeout=timeout, env=driver.env(), cwd=workdir)
 
 
 def completed_trials(out: Path) -> dict[str, dict]:

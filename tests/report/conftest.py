@@ -1,6 +1,13 @@
-"""A valid run report, built like the pipeline builds it."""
+"""A valid run report, built like the pipeline builds it, and helpers to read what is written.
+
+The helpers are fixtures that return functions (pytest runs with ``--import-mode=importlib``:
+tests cannot import helpers from this file).
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +24,11 @@ from keras_autoopt.report import (
     RunReport,
     Search,
     Trial,
+    _pareto_plots,
+    write_compression_report,
+    write_report,
 )
+from keras_autoopt.report import _plots as plots_module
 
 
 def _trial(trial_id, status, score, params, message=None, **hyperparameters) -> Trial:
@@ -31,14 +42,21 @@ def _trial(trial_id, status, score, params, message=None, **hyperparameters) -> 
     )
 
 
-def _model(name, mode, size_bytes, gzip_bytes, accuracy, latency_us_median) -> ExportedModel:
-    return ExportedModel(
-        name=name,
+def _tflite(name, mode, size_bytes, gzip_bytes, accuracy) -> dict:
+    """The fields an exported model and a compression stage share."""
+    return dict(
         mode=mode,
         path=f"models/{name}.tflite",
         size_bytes=size_bytes,
         gzip_bytes=gzip_bytes,
         accuracy=accuracy,
+    )
+
+
+def _model(name, mode, size_bytes, gzip_bytes, accuracy, latency_us_median) -> ExportedModel:
+    return ExportedModel(
+        name=name,
+        **_tflite(name, mode, size_bytes, gzip_bytes, accuracy),
         latency_us_median=latency_us_median,
         params=76522,
     )
@@ -93,94 +111,53 @@ def report() -> dict:
 FLOAT32_BYTES = 309240
 
 
-def _stage(name, mode, size_bytes, gzip_bytes, accuracy, **values) -> CompressionStage:
+LAYERS = ("conv_1", "conv_2", "dense")
+
+# stage, mode, size_bytes, gzip_bytes, accuracy, latency_us_median, wall_time_s, sparsity
+STAGES = (
+    ("float32", "float32", FLOAT32_BYTES, 283575, 0.992, 151.25, 0.0, 0.0),
+    ("pruned", "float32", FLOAT32_BYTES, 71210, 0.988, 150.0, 42.5, 0.8),
+    ("clustered", "float32", FLOAT32_BYTES, 38410, 0.986, 149.5, 30.1, 0.8),
+    ("pcqat_int8", "int8", 85880, 8785, 0.984, 64.5, 55.0, 0.8),
+    ("anchor_tfmot_guide", "int8", 85912, 7950, 0.975, 63.9, 61.7, 0.5),
+)
+# stage: (layer_sparsity, unique_weights), each per layer of LAYERS
+STAGE_LAYERS = {
+    "float32": ((0.0, 0.0, 0.0), (288, 9216, 65536)),
+    "pruned": ((0.5, 0.8, 0.82), (145, 1844, 11797)),
+    "clustered": ((0.5, 0.8, 0.82), (16, 16, 16)),
+    "pcqat_int8": ((0.5, 0.8, 0.82), (16, 16, 16)),
+    "anchor_tfmot_guide": ((0.5, 0.5, 0.5), (16, 16, 16)),
+}
+STAGE_EXTRAS = {"pcqat_int8": {"qat_epochs": 2}}
+
+
+def _stage(name, mode, size_bytes, gzip_bytes, accuracy, latency, wall_time, sparsity):
     """A stage record with its ratios computed from the float32 size, as the pipeline does."""
+    layer_sparsity, unique_weights = STAGE_LAYERS[name]
     return CompressionStage(
         stage=name,
-        mode=mode,
-        path=f"models/{name}.tflite",
-        size_bytes=size_bytes,
-        gzip_bytes=gzip_bytes,
-        accuracy=accuracy,
+        **_tflite(name, mode, size_bytes, gzip_bytes, accuracy),
         size_ratio=FLOAT32_BYTES / size_bytes,
         gzip_ratio=FLOAT32_BYTES / gzip_bytes,
         within_budget=accuracy >= 0.992 - 0.01,
-        **values,
+        sparsity=sparsity,
+        layer_sparsity=dict(zip(LAYERS, layer_sparsity, strict=True)),
+        unique_weights=dict(zip(LAYERS, unique_weights, strict=True)),
+        latency_us_median=latency,
+        wall_time_s=wall_time,
+        **STAGE_EXTRAS.get(name, {}),
     )
 
 
 def make_compression_record() -> CompressionReport:
     """A compression report with five stages; pcqat_int8 is chosen, the anchor is over budget."""
-    dense_16 = {"conv_1": 16, "conv_2": 16, "dense": 16}
-    pruned_sparsity = {"conv_1": 0.5, "conv_2": 0.8, "dense": 0.82}
     return CompressionReport(
         model=CompressedModel(name="cnn_small", params=76522, source="search best trial 01"),
         dataset=Dataset(name="digits", n_train=1203, n_val=297, n_test=297),
         budget=Budget(max_accuracy_drop=0.01, baseline_accuracy=0.992),
         chosen="pcqat_int8",
-        stages=[
-            _stage(
-                "float32",
-                "float32",
-                FLOAT32_BYTES,
-                283575,
-                0.992,
-                sparsity=0.0,
-                layer_sparsity={"conv_1": 0.0, "conv_2": 0.0, "dense": 0.0},
-                unique_weights={"conv_1": 288, "conv_2": 9216, "dense": 65536},
-                latency_us_median=151.25,
-                wall_time_s=0.0,
-            ),
-            _stage(
-                "pruned",
-                "float32",
-                FLOAT32_BYTES,
-                71210,
-                0.988,
-                sparsity=0.8,
-                layer_sparsity=dict(pruned_sparsity),
-                unique_weights={"conv_1": 145, "conv_2": 1844, "dense": 11797},
-                latency_us_median=150.0,
-                wall_time_s=42.5,
-            ),
-            _stage(
-                "clustered",
-                "float32",
-                FLOAT32_BYTES,
-                38410,
-                0.986,
-                sparsity=0.8,
-                layer_sparsity=dict(pruned_sparsity),
-                unique_weights=dict(dense_16),
-                latency_us_median=149.5,
-                wall_time_s=30.1,
-            ),
-            _stage(
-                "pcqat_int8",
-                "int8",
-                85880,
-                8785,
-                0.984,
-                sparsity=0.8,
-                layer_sparsity=dict(pruned_sparsity),
-                unique_weights=dict(dense_16),
-                latency_us_median=64.5,
-                wall_time_s=55.0,
-                qat_epochs=2,
-            ),
-            _stage(
-                "anchor_tfmot_guide",
-                "int8",
-                85912,
-                7950,
-                0.975,
-                sparsity=0.5,
-                layer_sparsity={"conv_1": 0.5, "conv_2": 0.5, "dense": 0.5},
-                unique_weights=dict(dense_16),
-                latency_us_median=63.9,
-                wall_time_s=61.7,
-            ),
-        ],
+        stages=[_stage(*row) for row in STAGES],
         environment={"python": "3.11.7", "tensorflow": "2.21.0", "ai-edge-litert": None},
         sensitivity={
             "conv_1": {"0.5": 0.002, "0.8": 0.011},
@@ -242,12 +219,7 @@ def make_pareto() -> dict:
             pareto_trial(
                 "00",
                 metrics=_metrics(0.9512, 4210, 6200, 2.84, 3100),
-                hyperparameters={
-                    "sparsity": 0.5,
-                    "clusters": 16,
-                    "quantization": "int8",
-                    "filters": 8,
-                },
+                hyperparameters=dict(sparsity=0.5, clusters=16, quantization="int8", filters=8),
             ),
             pareto_trial(
                 "01",
@@ -256,8 +228,8 @@ def make_pareto() -> dict:
                     "sparsity": 0.8,
                     "clusters": 8,
                     "quantization": "int8",
-                    "distill_temperature": 4.0,
-                    "distill_alpha": 0.3,
+                    "temperature": 4.0,
+                    "alpha": 0.3,
                     "filters": 16,
                 },
             ),
@@ -304,3 +276,100 @@ def make_pareto() -> dict:
 @pytest.fixture
 def pareto() -> dict:
     return make_pareto()
+
+
+def _table_row(text: str, first_cell: str) -> str:
+    rows = [line for line in text.splitlines() if line.startswith(f"| {first_cell} |")]
+    assert len(rows) == 1, (first_cell, rows)
+    return rows[0]
+
+
+@pytest.fixture(scope="session")
+def table_row():
+    """``table_row(text, first_cell) -> str``: the one Markdown table row whose first cell is it."""
+    return _table_row
+
+
+def _section(markdown: str, heading: str) -> str:
+    return markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def markdown_section():
+    """``markdown_section(markdown, heading)``: the ``## heading`` section, up to the next."""
+    return _section
+
+
+def _read_strict_json(path: Path):
+    def reject(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
+
+
+@pytest.fixture(scope="session")
+def read_strict_json():
+    """``read_strict_json(path)``: the JSON file parsed; NaN or Infinity in it fails the test."""
+    return _read_strict_json
+
+
+@pytest.fixture
+def report_markdown(tmp_path):
+    """``report_markdown(report) -> str``: `write_report` into ``tmp_path``, report.md's text."""
+    return lambda report: write_report(report, tmp_path).markdown.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def compression_markdown(tmp_path):
+    """``compression_markdown(report) -> str``: `write_compression_report` into ``tmp_path``."""
+
+    def write(report) -> str:
+        return write_compression_report(report, tmp_path).markdown.read_text(encoding="utf-8")
+
+    return write
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def fast_plots(monkeypatch):
+    """Skip drawing (every plot is the bytes ``b"png"``) where only the text is checked."""
+    for name in ("render_trials_plot", "render_models_plot", "render_compression_plot"):
+        monkeypatch.setattr(plots_module, name, lambda *args: b"png")
+    monkeypatch.setattr(_pareto_plots, "render_pareto_plot", lambda *args: b"png")
+
+
+def _assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 10_000  # a drawn chart, not an empty image
+
+
+@pytest.fixture(scope="session")
+def assert_png():
+    """``assert_png(path)``: the file is a drawn PNG chart, not an empty image or a stub."""
+    return _assert_png
+
+
+def _assert_rows(text: str, *rows: str) -> None:
+    for row in rows:
+        first_cell = row.removeprefix("| ").split(" |", 1)[0]
+        assert _table_row(text, first_cell) == row
+
+
+@pytest.fixture(scope="session")
+def assert_rows():
+    """``assert_rows(text, *rows)``: each row is, whole, the one row that starts with its cell."""
+    return _assert_rows
+
+
+def _assert_contains(text: str, *fragments: str) -> None:
+    missing = [fragment for fragment in fragments if fragment not in text]
+    assert not missing, f"not in the text: {missing}"
+
+
+@pytest.fixture(scope="session")
+def assert_contains():
+    """``assert_contains(text, *fragments)``: every fragment is in the text (all missing named)."""
+    return _assert_contains

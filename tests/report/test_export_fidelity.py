@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from keras_autoopt.export import ExportResult, ExportVerificationError
-from keras_autoopt.report import _plots as plots_module
 from keras_autoopt.report import format_models_table, validate_report, write_report
 
 REASON = (
@@ -20,11 +19,7 @@ REASON = (
     "The file was not written to 'models/best_int8.tflite'."
 )
 
-
-@pytest.fixture(autouse=True)
-def _fast_plots(monkeypatch):
-    monkeypatch.setattr(plots_module, "render_trials_plot", lambda *args: b"png")
-    monkeypatch.setattr(plots_module, "render_models_plot", lambda *args: b"png")
+pytestmark = pytest.mark.usefixtures("fast_plots")  # the text only; plots are stubbed
 
 
 def _failure(**values) -> dict:
@@ -73,16 +68,6 @@ def fidelity_report(report) -> dict:
     )
     report["export_failures"] = [_failure()]
     return report
-
-
-def _markdown(report, tmp_path) -> str:
-    return write_report(report, tmp_path).markdown.read_text(encoding="utf-8")
-
-
-def _row(markdown: str, first_cell: str) -> str:
-    rows = [line for line in markdown.splitlines() if line.startswith(f"| {first_cell} |")]
-    assert len(rows) == 1, (first_cell, rows)
-    return rows[0]
 
 
 # --- schema -----------------------------------------------------------------
@@ -214,8 +199,8 @@ def test_json_keeps_the_figures_and_validates_again(fidelity_report, tmp_path):
 # --- Markdown ---------------------------------------------------------------
 
 
-def test_fidelity_table(fidelity_report, tmp_path):
-    markdown = _markdown(fidelity_report, tmp_path)
+def test_fidelity_table(fidelity_report, report_markdown, assert_rows):
+    markdown = report_markdown(fidelity_report)
     assert "\n## Export fidelity\n" in markdown
     assert markdown.index("## Exported models") < markdown.index("## Export fidelity")
     assert markdown.index("## Export fidelity") < markdown.index("## Environment")
@@ -223,30 +208,27 @@ def test_fidelity_table(fidelity_report, tmp_path):
         "| model | samples | top-1 agreement (%) | Keras accuracy (%) | TFLite accuracy (%) "
         "| TFLite − Keras (pt) | max abs diff |"
     ) in markdown
-    assert _row(markdown, "float32") == (
-        "| float32 | 297 | 100.00 | 98.99 | 98.99 | +0.00 | 1.4e-06 |"
-    )
-    assert _row(markdown, "dynamic_range") == (
-        "| dynamic_range | 64 | 100.00 | n/a | n/a | n/a | 0.033 |"
-    )
-    assert _row(markdown, "pruned_int8") == (
-        "| pruned_int8 | 297 | 99.66 | 98.99 | 98.65 | -0.34 | 0.0672 |"
+    assert_rows(
+        markdown,
+        "| float32 | 297 | 100.00 | 98.99 | 98.99 | +0.00 | 1.4e-06 |",
+        "| dynamic_range | 64 | 100.00 | n/a | n/a | n/a | 0.033 |",
+        "| pruned_int8 | 297 | 99.66 | 98.99 | 98.65 | -0.34 | 0.0672 |",
     )
     assert "| pcqat |" not in markdown
     assert "_1 model(s) without verification figures are not listed._" in markdown
 
 
-def test_no_fidelity_table_without_figures(report, tmp_path):
-    markdown = _markdown(report, tmp_path)
+def test_no_fidelity_table_without_figures(report, report_markdown):
+    markdown = report_markdown(report)
     assert "Export fidelity" not in markdown
     assert "failed verification" not in markdown
 
 
-def test_failures_come_first(fidelity_report, tmp_path):
+def test_failures_come_first(fidelity_report, report_markdown, assert_rows):
     fidelity_report["export_failures"].append(
         {"name": "best_float16", "mode": "float16", "reason": "the TFLite output | differs"}
     )
-    markdown = _markdown(fidelity_report, tmp_path)
+    markdown = report_markdown(fidelity_report)
     heading = "\n## Exports that failed verification\n"
     assert heading in markdown
     assert markdown.index(heading) < markdown.index("## Dataset")
@@ -258,28 +240,27 @@ def test_failures_come_first(fidelity_report, tmp_path):
         "| export | mode | samples | max abs diff / tolerance | top-1 agreement / minimum (%) "
         "| accuracy Keras → TFLite (%) | drop / allowed (pt) |"
     ) in markdown
-    assert _row(markdown, "best_int8") == (
-        "| best_int8 | int8 | 270 | 0.0841 / 0.15 | 96.30 / 90.00 | 96.30 → 92.96 | 3.33 / 0.50 |"
-    )
-    # Without figures, every one reads n/a.
-    assert _row(markdown, "best_float16") == (
-        "| best_float16 | float16 | n/a | n/a / n/a | n/a / n/a | n/a → n/a | n/a / n/a |"
+    assert_rows(
+        markdown,
+        "| best_int8 | int8 | 270 | 0.0841 / 0.15 | 96.30 / 90.00 | 96.30 → 92.96 | 3.33 / 0.50 |",
+        # Without figures, every one reads n/a.
+        "| best_float16 | float16 | n/a | n/a / n/a | n/a / n/a | n/a → n/a | n/a / n/a |",
     )
     # The reasons in full, on one line each.
     assert f"- **best_int8** (int8): {' '.join(REASON.split())}" in markdown
     assert "- **best_float16** (float16): the TFLite output | differs" in markdown
 
 
-def test_failure_with_infinite_difference(fidelity_report, tmp_path):
+def test_failure_with_infinite_difference(fidelity_report, table_row, report_markdown):
     fidelity_report["export_failures"][0].update(max_abs_diff=math.inf, keras_accuracy=None)
-    markdown = _markdown(fidelity_report, tmp_path)
-    assert _row(markdown, "best_int8") == (
+    markdown = report_markdown(fidelity_report)
+    assert table_row(markdown, "best_int8") == (
         "| best_int8 | int8 | 270 | inf / 0.15 | 96.30 / 90.00 | n/a → 92.96 | n/a / 0.50 |"
     )
 
 
-def test_empty_failure_list_shows_nothing(fidelity_report, tmp_path):
+def test_empty_failure_list_shows_nothing(fidelity_report, report_markdown):
     fidelity_report["export_failures"] = []
-    markdown = _markdown(fidelity_report, tmp_path)
+    markdown = report_markdown(fidelity_report)
     assert "failed verification" not in markdown
     assert "\n## Export fidelity\n" in markdown

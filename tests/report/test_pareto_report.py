@@ -6,7 +6,6 @@ import copy
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ PARETO_PLOTS = {"pareto_accuracy_vs_gzip", "pareto_accuracy_vs_latency"}
 
 FRONT_HEADER = (
     "| trial | val accuracy (%) | gzip (bytes) | size (bytes) | latency (µs) | params "
-    "| sparsity | clusters | quantization | distill_temperature | distill_alpha "
+    "| sparsity | clusters | quantization | temperature | alpha "
     "| other hyperparameters |"
 )
 FRONT_ROWS = {
@@ -44,44 +43,15 @@ def pareto_report(report, pareto) -> dict:
     return report
 
 
-@pytest.fixture
-def fast_plots(monkeypatch):
-    """Skip drawing where only the text is checked."""
-    monkeypatch.setattr(plots_module, "render_trials_plot", lambda *args: b"png")
-    monkeypatch.setattr(plots_module, "render_models_plot", lambda *args: b"png")
-    monkeypatch.setattr(_pareto_plots, "render_pareto_plot", lambda *args: b"png")
-
-
-def _assert_png(path: Path) -> None:
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC
-    assert len(data) > 10_000  # a drawn chart, not an empty image
-
-
-def _markdown(report, tmp_path) -> str:
-    return write_report(report, tmp_path).markdown.read_text(encoding="utf-8")
-
-
-def _section(markdown: str, heading: str) -> str:
-    """The text of the ``## heading`` section, up to the next section."""
-    return markdown.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def _row(text: str, first_cell: str) -> str:
-    rows = [line for line in text.splitlines() if line.startswith(f"| {first_cell} |")]
-    assert len(rows) == 1, (first_cell, rows)
-    return rows[0]
-
-
 # --- files and plots ----------------------------------------------------------------
 
 
-def test_writes_both_pareto_plots(pareto_report, tmp_path):
+def test_writes_both_pareto_plots(pareto_report, tmp_path, assert_png):
     paths = write_report(pareto_report, tmp_path)
     assert set(paths.plots) == BASE_PLOTS | PARETO_PLOTS
     for name in PARETO_PLOTS:
         assert paths.plots[name] == tmp_path / f"{name}.png"
-        _assert_png(paths.plots[name])
+        assert_png(paths.plots[name])
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
         ["report.json", "report.md", *(f"{name}.png" for name in BASE_PLOTS | PARETO_PLOTS)]
     )  # no temporary files left behind
@@ -123,7 +93,7 @@ def test_plots_highlight_the_given_front(pareto_report, monkeypatch):
 
 
 def test_plot_metric_missing_in_every_trial_draws_an_empty_note(
-    pareto_report, monkeypatch, tmp_path
+    pareto_report, monkeypatch, tmp_path, assert_png
 ):
     for trial in pareto_report["pareto"]["trials"]:
         trial["metrics"].pop("latency_us", None)
@@ -137,18 +107,18 @@ def test_plot_metric_missing_in_every_trial_draws_an_empty_note(
     monkeypatch.setattr(plots_module, "_empty_note", spy)
     paths = write_report(pareto_report, tmp_path)
     assert notes == ["no trial has a latency_us measurement"]
-    _assert_png(paths.plots["pareto_accuracy_vs_latency"])
-    _assert_png(paths.plots["pareto_accuracy_vs_gzip"])
+    assert_png(paths.plots["pareto_accuracy_vs_latency"])
+    assert_png(paths.plots["pareto_accuracy_vs_gzip"])
 
 
-def test_plot_with_nan_metrics_and_an_empty_front(pareto_report, tmp_path):
+def test_plot_with_nan_metrics_and_an_empty_front(pareto_report, tmp_path, assert_png):
     pareto = pareto_report["pareto"]
     pareto["trials"][0]["metrics"]["gzip_bytes"] = math.nan
     pareto["trials"][1]["metrics"]["val_accuracy"] = None
     pareto["front"] = []
     paths = write_report(pareto_report, tmp_path)
     for name in PARETO_PLOTS:
-        _assert_png(paths.plots[name])
+        assert_png(paths.plots[name])
     assert json.loads(paths.json.read_text())["pareto"]["trials"][0]["metrics"]["gzip_bytes"] is (
         None
     )
@@ -168,12 +138,14 @@ def test_unknown_plot_name(pareto):
 # --- report.md ----------------------------------------------------------------------
 
 
-def test_markdown_pareto_section(pareto_report, tmp_path, fast_plots):
-    markdown = _markdown(pareto_report, tmp_path)
+def test_markdown_pareto_section(
+    pareto_report, fast_plots, table_row, markdown_section, report_markdown
+):
+    markdown = report_markdown(pareto_report)
     # After the trials, before the exported models.
     assert markdown.index("\n## Trials\n") < markdown.index("\n## Pareto front\n")
     assert markdown.index("\n## Pareto front\n") < markdown.index("\n## Exported models\n")
-    section = _section(markdown, "Pareto front")
+    section = markdown_section(markdown, "Pareto front")
 
     assert "| objectives | val_accuracy (max), gzip_bytes (min) |" in section
     assert "| oracle | nsga2 |" in section
@@ -192,7 +164,7 @@ def test_markdown_pareto_section(pareto_report, tmp_path, fast_plots):
 
     assert FRONT_HEADER in section
     for trial_id, row in FRONT_ROWS.items():
-        assert _row(section.split("### Rejected")[0], trial_id) == row
+        assert table_row(section.split("### Rejected")[0], trial_id) == row
     assert "| 02 |" not in section  # dominated: neither on the front nor rejected
 
     assert "![validation accuracy vs gzip size, Pareto front highlighted]" in section
@@ -201,17 +173,19 @@ def test_markdown_pareto_section(pareto_report, tmp_path, fast_plots):
 
     rejected = section.split("### Rejected and failed trials\n", 1)[1]
     assert "| trial | status | outcome | reason |" in rejected
-    assert _row(rejected, "04") == (
+    assert table_row(rejected, "04") == (
         "| 04 | COMPLETED | infeasible | size_bytes 61,240 > max_size_bytes 50,000 |"
     )
-    assert _row(rejected, "05") == (
+    assert table_row(rejected, "05") == (
         "| 05 | FAILED | rejected before training | estimated int8 size 120,512 bytes > "
         "max_size_bytes 50,000 |"
     )
-    assert _row(rejected, "06") == "| 06 | FAILED | failed | NaN loss at epoch 2 |"
+    assert table_row(rejected, "06") == "| 06 | FAILED | failed | NaN loss at epoch 2 |"
 
 
-def test_markdown_front_columns_follow_the_data(pareto_report, tmp_path, fast_plots):
+def test_markdown_front_columns_follow_the_data(
+    pareto_report, fast_plots, table_row, markdown_section, report_markdown
+):
     pareto = pareto_report["pareto"]
     # A third objective without a column of its own, and no compression hyperparameters.
     pareto["objectives"].append({"name": "energy_mj", "direction": "min"})
@@ -222,29 +196,31 @@ def test_markdown_front_columns_follow_the_data(pareto_report, tmp_path, fast_pl
     pareto["constraints"] = {"max_params": None}
     pareto["trials"][1]["feasible"] = None
     pareto["front"] = ["00", "03"]
-    section = _section(_markdown(pareto_report, tmp_path), "Pareto front")
+    section = markdown_section(report_markdown(pareto_report), "Pareto front")
     assert (
         "| trial | val accuracy (%) | gzip (bytes) | size (bytes) | latency (µs) | params "
         "| energy_mj |"
     ) in section
-    assert _row(section, "00") == "| 00 | 95.12 | 4,210 | 6,200 | 2.8 | 3,100 | 1.5 |"
+    assert table_row(section, "00") == "| 00 | 95.12 | 4,210 | 6,200 | 2.8 | 3,100 | 1.5 |"
     assert "| constraints | none set |" in section
     assert "| feasibility not measured | 1 |" in section
     assert "(val_accuracy 0.80, gzip_bytes 52,000, energy_mj 5.125)" in section
 
 
-def test_markdown_empty_front_and_no_rejected(pareto_report, tmp_path, fast_plots):
+def test_markdown_empty_front_and_no_rejected(
+    pareto_report, fast_plots, markdown_section, report_markdown
+):
     pareto = pareto_report["pareto"]
     pareto["trials"] = pareto["trials"][:4]
     pareto["front"] = []
     pareto["hypervolume"] = 0.0
-    section = _section(_markdown(pareto_report, tmp_path), "Pareto front")
+    section = markdown_section(report_markdown(pareto_report), "Pareto front")
     assert "_No trial is on the front: no trial completed and met the constraints._" in section
     assert "_Every trial completed and met the constraints._" in section
     assert "Hypervolume: 0.0000, measured from the reference point" in section
 
 
-def test_rejected_table_is_capped(pareto_report, tmp_path, fast_plots):
+def test_rejected_table_is_capped(pareto_report, fast_plots, report_markdown):
     pareto = pareto_report["pareto"]
     pareto["trials"] += [
         ParetoTrial(
@@ -253,7 +229,7 @@ def test_rejected_table_is_capped(pareto_report, tmp_path, fast_plots):
         ).model_dump()
         for index in range(12)
     ]
-    rejected = _markdown(pareto_report, tmp_path).split("### Rejected and failed trials\n")[1]
+    rejected = report_markdown(pareto_report).split("### Rejected and failed trials\n")[1]
     rejected = rejected.split("\n## ", 1)[0]
     rows = [line for line in rejected.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + 10  # the header and ten trials

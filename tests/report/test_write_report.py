@@ -15,27 +15,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOT_NAMES = {"trials_accuracy_vs_params", "models_accuracy_vs_gzip"}
 
 
-def _assert_png(path: Path) -> None:
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC
-    assert len(data) > 10_000  # a drawn chart, not an empty image
-
-
-def _read_json(path: Path):
-    # Strict parsing: NaN/Infinity in the file would raise here.
-    def reject(constant):
-        raise AssertionError(f"non-standard JSON constant {constant}")
-
-    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
-
-
-def _markdown_row(markdown: str, first_cell: str) -> str:
-    rows = [line for line in markdown.splitlines() if line.startswith(f"| {first_cell} |")]
-    assert len(rows) == 1, (first_cell, rows)
-    return rows[0]
-
-
-def test_writes_all_files(report, tmp_path):
+def test_writes_all_files(report, tmp_path, assert_png):
     out = tmp_path / "run" / "report"  # created if missing
     paths = write_report(report, out)
     assert isinstance(paths, ReportPaths)
@@ -44,7 +24,7 @@ def test_writes_all_files(report, tmp_path):
     assert set(paths.plots) == PLOT_NAMES
     for name, path in paths.plots.items():
         assert path == out / f"{name}.png"
-        _assert_png(path)
+        assert_png(path)
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["report.json", "report.md", *(f"{name}.png" for name in PLOT_NAMES)]
     )  # and no temporary files left behind
@@ -55,13 +35,13 @@ def test_accepts_str_output_dir(report, tmp_path):
     assert paths.json.is_file()
 
 
-def test_json_round_trips(report, tmp_path):
+def test_json_round_trips(report, tmp_path, read_strict_json):
     paths = write_report(report, tmp_path)
-    assert _read_json(paths.json) == report
-    assert _read_json(paths.json)["run_id"] == "demo-1"  # extra keys are preserved
+    assert read_strict_json(paths.json) == report
+    assert read_strict_json(paths.json)["run_id"] == "demo-1"  # extra keys are preserved
 
 
-def test_json_nan_and_numpy_values(report, tmp_path):
+def test_json_nan_and_numpy_values(report, tmp_path, read_strict_json):
     report["trials"][0]["score"] = math.nan
     report["trials"][3]["score"] = np.float32(0.5)
     report["trials"][3]["params"] = np.int64(30110)
@@ -74,7 +54,7 @@ def test_json_nan_and_numpy_values(report, tmp_path):
 
     text = paths.json.read_text(encoding="utf-8")
     assert ": NaN" not in text and "Infinity" not in text
-    loaded = _read_json(paths.json)
+    loaded = read_strict_json(paths.json)
     json.dumps(loaded, allow_nan=False)
     assert loaded["trials"][0]["score"] is None
     assert loaded["trials"][3]["score"] == 0.5
@@ -92,17 +72,17 @@ def test_input_report_is_not_modified(report, tmp_path):
     assert math.isnan(report["trials"][0]["score"])
 
 
-def test_nan_score_trial(report, tmp_path):
+def test_nan_score_trial(report, tmp_path, table_row, assert_png):
     report["trials"][3]["score"] = math.nan
     paths = write_report(report, tmp_path)
     markdown = paths.markdown.read_text(encoding="utf-8")
-    assert _markdown_row(markdown, "03").startswith("| 03 | COMPLETED | NaN | 30,110 |")
+    assert table_row(markdown, "03").startswith("| 03 | COMPLETED | NaN | 30,110 |")
     assert "1 completed trial(s) without a finite score or a parameter count" in markdown
     assert "The plot shows the 2 completed trial(s)" in markdown
-    _assert_png(paths.plots["trials_accuracy_vs_params"])
+    assert_png(paths.plots["trials_accuracy_vs_params"])
 
 
-def test_all_scores_nan_has_no_best(report, tmp_path):
+def test_all_scores_nan_has_no_best(report, tmp_path, assert_png):
     for trial in report["trials"]:
         trial["score"] = math.nan if trial["status"] == "COMPLETED" else None
     paths = write_report(report, tmp_path)
@@ -110,10 +90,10 @@ def test_all_scores_nan_has_no_best(report, tmp_path):
     assert "| best score | n/a |" in markdown
     assert "(best)" not in markdown
     assert "the plot is empty" in markdown
-    _assert_png(paths.plots["trials_accuracy_vs_params"])
+    assert_png(paths.plots["trials_accuracy_vs_params"])
 
 
-def test_zero_completed_trials(report, tmp_path):
+def test_zero_completed_trials(report, tmp_path, assert_png):
     report["trials"] = [trial for trial in report["trials"] if trial["status"] == "FAILED"]
     report["search"]["trials"] = 0
     paths = write_report(report, tmp_path)
@@ -121,10 +101,10 @@ def test_zero_completed_trials(report, tmp_path):
     assert "| completed trials | 0 |" in markdown
     assert "| best score | n/a |" in markdown
     assert "No completed trial has a score and a parameter count: the plot is empty." in markdown
-    _assert_png(paths.plots["trials_accuracy_vs_params"])
+    assert_png(paths.plots["trials_accuracy_vs_params"])
 
 
-def test_no_trials_and_no_models(report, tmp_path):
+def test_no_trials_and_no_models(report, tmp_path, assert_png):
     report["trials"] = []
     report["models"] = []
     report["search"]["trials"] = 0
@@ -135,45 +115,45 @@ def test_no_trials_and_no_models(report, tmp_path):
     assert "_No models were exported._" in markdown
     assert "_None recorded._" in markdown
     for path in paths.plots.values():
-        _assert_png(path)
+        assert_png(path)
 
 
-def test_one_trial_and_one_model(report, tmp_path):
+def test_one_trial_and_one_model(report, tmp_path, table_row, assert_png):
     report["trials"] = [report["trials"][1]]
     report["models"] = [report["models"][2]]
     report["search"]["trials"] = 1
     paths = write_report(report, tmp_path)
     markdown = paths.markdown.read_text(encoding="utf-8")
-    assert _markdown_row(markdown, "01 (best)").startswith("| 01 (best) | COMPLETED | 0.9916 |")
+    assert table_row(markdown, "01 (best)").startswith("| 01 (best) | COMPLETED | 0.9916 |")
     assert "size vs float32" not in markdown  # the only model is int8
-    assert _markdown_row(markdown, "[pruned_int8](models/pruned_int8.tflite)") == (
+    assert table_row(markdown, "[pruned_int8](models/pruned_int8.tflite)") == (
         "| [pruned_int8](models/pruned_int8.tflite) | int8 | 85,880 | 18,880 | 98.20 | 64.5"
         " | 76,522 |"
     )
     for path in paths.plots.values():
-        _assert_png(path)
+        assert_png(path)
 
 
-def test_model_with_nan_accuracy_is_listed_not_plotted(report, tmp_path):
+def test_model_with_nan_accuracy_is_listed_not_plotted(report, tmp_path, assert_png):
     report["models"][3]["accuracy"] = math.nan
     report["models"][3]["latency_us_median"] = math.nan
     paths = write_report(report, tmp_path)
     markdown = paths.markdown.read_text(encoding="utf-8")
     assert "| int8 | 83,344 | 13,860 | n/a | n/a | 76,522 | 0.27x |" in markdown
-    _assert_png(paths.plots["models_accuracy_vs_gzip"])
+    assert_png(paths.plots["models_accuracy_vs_gzip"])
+
+
+OLD_REPORT = {  # what an earlier run left in the folder
+    "report.json": b'{"old": true}\n', "report.md": b"# old report\n",
+    "trials_accuracy_vs_params.png": b"old png 1", "models_accuracy_vs_gzip.png": b"old png 2",
+}
 
 
 def _write_old_report(out: Path) -> dict[str, bytes]:
     out.mkdir(parents=True, exist_ok=True)
-    old = {
-        "report.json": b'{"old": true}\n',
-        "report.md": b"# old report\n",
-        "trials_accuracy_vs_params.png": b"old png 1",
-        "models_accuracy_vs_gzip.png": b"old png 2",
-    }
-    for name, data in old.items():
+    for name, data in OLD_REPORT.items():
         (out / name).write_bytes(data)
-    return old
+    return dict(OLD_REPORT)
 
 
 def _contents(out: Path) -> dict[str, bytes]:

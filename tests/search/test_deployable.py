@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from keras_autoopt._backend import keras, kt
+from keras_autoopt.compress import ClusteringStep, CompressionSpace, PruningStep
 from keras_autoopt.search import DenseHyperModel, OptimizerSpace, failure_reason
-from keras_autoopt.search._compression_space import CompressionSpace
 from keras_autoopt.search._constraints import Constraints
 from keras_autoopt.search._deployable import REJECTED_PREFIX, DeployableTuner, oracle_objectives
 from keras_autoopt.search._gradients import _gradient_registry
@@ -141,8 +141,8 @@ def test_custom_objective_and_teacher(tiny_images, make_tiny_classifier, tmp_pat
     assert all(t.status == "COMPLETED" for t in trials), [t.message for t in trials]
     for trial in trials:
         values = trial.hyperparameters.values
-        assert 1.0 <= values["distill_temperature"] <= 4.0
-        assert 0.1 <= values["distill_alpha"] <= 0.5
+        assert 1.0 <= values["temperature"] <= 4.0
+        assert 0.1 <= values["alpha"] <= 0.5
         assert trial.metrics.get_last_value("weight_l1") > 0
     assert [n for _, n in seen] == [30, 30]
 
@@ -213,6 +213,58 @@ def test_compression_space_round_trip_and_conditional_schedule():
     assert choices == {"sparsity": 0.0, "pruning_schedule": "polynomial", "clusters": 0,
                        "quantization": "float32"}
     assert not hp.is_active(hp._hps["pruning_schedule"][0])
+
+
+def test_compression_space_plans_the_sampled_steps():
+    space = CompressionSpace(prune_epochs=2, cluster_epochs=1, learning_rate=0.005,
+                             batch_size=16)
+    choice = {"sparsity": 0.75, "pruning_schedule": "constant", "clusters": 16,
+              "quantization": "int8"}
+    plan = space.plan(choice)
+    prune, cluster = plan.steps
+    assert isinstance(prune, PruningStep) and isinstance(cluster, ClusteringStep)
+    assert (prune.epochs, cluster.epochs) == (2, 1)
+    assert prune.get_config()["target_sparsity"] == 0.75
+    assert prune.get_config()["schedule"] == "constant"
+    assert cluster.get_config()["n_clusters"] == 16
+    assert cluster.get_config()["preserve_sparsity"] is True
+    assert (plan.export_mode, plan.batch_size, plan.learning_rate) == ("int8", 16, 0.005)
+    assert [s.kind for s in space.plan({**choice, "sparsity": 0.0}).steps] == ["cluster"]
+    assert space.plan({**choice, "sparsity": 0.0, "clusters": 0}) is None
+
+
+def test_a_folder_written_under_the_old_distillation_names_resumes_under_the_new(
+        tiny_images, make_tiny_classifier, tmp_path):
+    """Run folders from before the names were shared said distill_temperature/distill_alpha."""
+
+    x, y, xv, yv = tiny_images
+    keras.utils.set_random_seed(0)
+    teacher = make_tiny_classifier(hidden=16)
+    teacher.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    teacher.fit(x, y, epochs=2, verbose=0)
+    tuner = _tuner(tmp_path, max_trials=1, teacher=teacher)
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    (first,) = tuner.oracle.trials.values()
+    temperature = first.hyperparameters.values["temperature"]
+    # Make the folder an old one: the same files with the old names.
+    files = [tmp_path / "p" / "oracle.json", *(tmp_path / "p").glob("trial_*/trial.json")]
+    for path in files:
+        text = path.read_text().replace('"temperature"', '"distill_temperature"')
+        path.write_text(text.replace('"alpha"', '"distill_alpha"'))
+    assert '"distill_temperature"' in files[0].read_text()
+
+    resumed = _tuner(tmp_path, max_trials=2, teacher=teacher)
+    assert not any("distill" in f.read_text() for f in files)
+    assert resumed.oracle.trials[first.trial_id].hyperparameters.values["temperature"] \
+        == temperature
+    resumed.search(x, y, validation_data=(xv, yv), verbose=0)
+    trials = list(resumed.oracle.trials.values())
+    assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials)
+    names = {hp.name for hp in resumed.oracle.get_space().space}
+    assert {"temperature", "alpha"} <= names and not any("distill" in n for n in names)
+    for trial in trials:
+        assert set(trial.hyperparameters.values) >= {"temperature", "alpha"}
+        assert not any("distill" in n for n in trial.hyperparameters.values)
 
 
 def test_a_lossy_export_is_measured_and_a_broken_one_fails_its_trial(

@@ -339,17 +339,35 @@ def test_nsga2_two_objectives_pareto_front(tmp_path, beats):
     assert max(generations) >= 2
 
 
-def test_multi_objective_values_are_read_at_the_best_summed_step(tmp_path):
+def _error_and_size_trial(tmp_path, size_direction):
+    """A one-trial oracle on "error" (min) and "size" (``size_direction``), and its trial."""
     space = kt.HyperParameters()
     space.Float("x", 0.0, 1.0)
-    objective = [kt.Objective("error", "min"), kt.Objective("size", "max")]
+    objective = [kt.Objective("error", "min"), kt.Objective("size", size_direction)]
     oracle = _oracle(tmp_path, space, objective=objective, max_trials=1)
-    trial = oracle.create_trial("tuner0")
+    return oracle, oracle.create_trial("tuner0")
+
+
+def _complete(oracle, trial) -> None:
+    trial.status = "COMPLETED"
+    oracle.end_trial(trial)
+
+
+def _complete_again(oracle, earlier) -> None:
+    """The next trial is ``earlier`` again (its id and values); complete it on `_quadratic`."""
+    again = oracle.create_trial("tuner0")
+    assert again.trial_id == earlier.trial_id
+    assert again.hyperparameters.values == earlier.hyperparameters.values
+    oracle.update_trial(again.trial_id, _quadratic(again.hyperparameters.values))
+    _complete(oracle, again)
+
+
+def test_multi_objective_values_are_read_at_the_best_summed_step(tmp_path):
+    oracle, trial = _error_and_size_trial(tmp_path, "max")
     # Sums (error - size): step 0: 0.5, step 1: -0.1 (best), step 2: 0.3.
     for step, (error, size) in enumerate([(0.9, 0.4), (0.5, 0.6), (0.2, -0.1)]):
         oracle.update_trial(trial.trial_id, {"error": error, "size": size}, step=step)
-    trial.status = "COMPLETED"
-    oracle.end_trial(trial)
+    _complete(oracle, trial)
     ended = oracle.get_trial(trial.trial_id)
     assert ended.best_step == 1
     assert ended.score == pytest.approx(-0.1)
@@ -360,17 +378,12 @@ def test_multi_objective_values_are_read_at_the_best_summed_step(tmp_path):
 
 
 def test_multi_objective_with_keras_tuner_summed_metric(tmp_path):
-    space = kt.HyperParameters()
-    space.Float("x", 0.0, 1.0)
-    objective = [kt.Objective("error", "min"), kt.Objective("size", "min")]
-    oracle = _oracle(tmp_path, space, objective=objective, max_trials=1)
-    trial = oracle.create_trial("tuner0")
+    oracle, trial = _error_and_size_trial(tmp_path, "min")
     # What keras-tuner reports from a History: the best epoch's metrics, summed included.
     oracle.update_trial(
         trial.trial_id, {"error": 0.25, "size": 3.0, "multi_objective": 3.25}, step=4
     )
-    trial.status = "COMPLETED"
-    oracle.end_trial(trial)
+    _complete(oracle, trial)
     assert oracle.get_trial(trial.trial_id).score == pytest.approx(3.25)
     assert oracle.study.trials[0].values == pytest.approx([0.25, 3.0])
 
@@ -402,12 +415,7 @@ def test_invalid_trial_is_retried_and_told_once(tmp_path):
     oracle.end_trial(first)
     number = oracle._trial_numbers[first.trial_id]
     assert oracle.study.trials[number].state == TrialState.RUNNING  # waits for the retry
-    retry = oracle.create_trial("tuner0")
-    assert retry.trial_id == first.trial_id
-    assert retry.hyperparameters.values == first.hyperparameters.values
-    oracle.update_trial(retry.trial_id, _quadratic(retry.hyperparameters.values))
-    retry.status = "COMPLETED"
-    oracle.end_trial(retry)
+    _complete_again(oracle, first)
     assert oracle.study.trials[number].state == TrialState.COMPLETE
     assert oracle.study.trials[number].value == pytest.approx(oracle.trials["0"].score)
 
@@ -509,12 +517,7 @@ def test_reload_mid_search_continues_without_loss_or_duplicates(tmp_path):
     assert [h.name for h in second.hyperparameters.space] == ["x", "act"]
 
     # keras-tuner runs the interrupted trial again, with its id and values.
-    again = second.create_trial("tuner0")
-    assert again.trial_id == ongoing.trial_id
-    assert again.hyperparameters.values == ongoing.hyperparameters.values
-    second.update_trial(again.trial_id, _quadratic(again.hyperparameters.values))
-    again.status = "COMPLETED"
-    second.end_trial(again)
+    _complete_again(second, ongoing)
     rest = _run(second, _quadratic)
     assert len(rest) == 6
     assert len(second.trials) == 12

@@ -17,6 +17,9 @@ from keras_autoopt._rules import (
     check_quantizations,
     check_sparsities,
 )
+from keras_autoopt.compress._clustering import ClusteringStep
+from keras_autoopt.compress._plan import CompressionPlan
+from keras_autoopt.compress._pruning import PruningStep
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class CompressionSpace:
     After the trial's model has trained, it is pruned to the sampled
     ``sparsity`` (fine-tuned ``prune_epochs`` epochs with the sampled
     schedule), then clustered to the sampled number of ``clusters`` (sparsity
-    preserved, ``cluster_epochs`` epochs), then exported in the sampled
+    preserved, ``cluster_epochs`` epochs), each step fine-tuned by
+    `CompressionPlan.fine_tune` (the same code and checks as a staged
+    compression run), then exported in the sampled
     ``quantization`` mode and measured under LiteRT. A choice of 0 skips
     pruning or clustering. Hyperparameter names: ``sparsity``,
     ``pruning_schedule`` (only active when some sparsity > 0), ``clusters``,
@@ -92,6 +97,31 @@ class CompressionSpace:
         quantization = hp.Choice("quantization", list(self.quantization))
         return {"sparsity": float(sparsity), "pruning_schedule": schedule,
                 "clusters": int(clusters), "quantization": quantization}
+
+    def plan(self, choices: Mapping[str, Any]) -> CompressionPlan | None:
+        """The `CompressionPlan` of one trial's choices.
+
+        Args:
+            choices: `sample`'s dict.
+
+        Returns:
+            A plan of a `PruningStep` (``sparsity`` > 0) and / or a
+            `ClusteringStep` (``clusters`` > 0, sparsity preserved), fine-tuned
+            with this space's epochs, learning rate and batch size, exported in
+            the sampled ``quantization``; None when nothing is pruned or
+            clustered (the trained model is exported as it is).
+        """
+        steps = []
+        if choices["sparsity"] > 0:
+            steps.append(PruningStep(choices["sparsity"], schedule=choices["pruning_schedule"],
+                                     epochs=self.prune_epochs))
+        if choices["clusters"]:
+            steps.append(ClusteringStep(choices["clusters"], preserve_sparsity=True,
+                                        epochs=self.cluster_epochs))
+        if not steps:
+            return None
+        return CompressionPlan(steps, export_mode=choices["quantization"],
+                               batch_size=self.batch_size, learning_rate=self.learning_rate)
 
     def get_config(self) -> dict[str, Any]:
         """A JSON-serializable dict of the arguments."""
