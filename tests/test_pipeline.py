@@ -115,6 +115,30 @@ def test_a_run_written_before_a_key_existed_resumes(small_run):
         path.write_text(saved, encoding="utf-8")
 
 
+def test_a_run_written_with_explicit_or_older_defaults_resumes(tmp_path):
+    """Older versions wrote compression_space numbers out, compress sparsities as null and
+    the quantization choices in another order: the same search resumes, another one does not.
+    """
+    config = make_config(**SMALL, objectives=["val_accuracy", "gzip_bytes"],
+                         compression_space={}, compress={"max_accuracy_drop": 0.02})
+    assert not prepare_output(tmp_path, config, False, sweep=False)
+    path = tmp_path / "config.json"
+    older = json.loads(path.read_text(encoding="utf-8"))
+    older["compression_space"].update(
+        prune_epochs=3, cluster_epochs=2, learning_rate=0.001,
+        quantization=["float32", "dynamic", "float16", "int8"])
+    older["compress"].update(sparsities=None, cluster_counts=None)
+    path.write_text(json.dumps(older), encoding="utf-8")
+    assert prepare_output(tmp_path, config, False, sweep=False)
+    for changed in ({"compression_space": {"prune_epochs": 1}},
+                    {"compress": {"max_accuracy_drop": 0.02, "sparsities": [0.5]}}):
+        other = make_config(**{**SMALL, "objectives": ["val_accuracy", "gzip_bytes"],
+                               "compression_space": {},
+                               "compress": {"max_accuracy_drop": 0.02}, **changed})
+        with pytest.raises(ConfigError, match=rf"differs in: {next(iter(changed))}"):
+            prepare_output(tmp_path, other, False, sweep=False)
+
+
 class _Interrupt(BaseException):
     pass
 

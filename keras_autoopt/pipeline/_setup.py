@@ -141,8 +141,9 @@ def prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool, *,
         # A key added to the configuration since that run was written (absent from its
         # config.json) is the same configuration when this run leaves it at its default.
         defaults = type(config)().model_dump(mode="json")
-        changed = sorted(k for k in set(previous) | set(wanted)
-                         if previous.get(k, defaults.get(k)) != wanted.get(k))
+        before = _effective({**defaults, **previous})
+        now = _effective(wanted)
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         if changed:
             raise ConfigError(
                 f"Received: output={str(output_dir)!r} holding a run with another "
@@ -154,3 +155,37 @@ def prepare_output(output_dir: Path, config: PipelineConfig, overwrite: bool, *,
     output_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(config_path, json.dumps(wanted, indent=2) + "\n")
     return False
+
+
+def _effective(dumped: dict[str, Any]) -> dict[str, Any]:
+    """A dumped configuration with each section's unset values resolved to what runs.
+
+    Older versions wrote some defaults out (``compression_space: prune_epochs: 3``)
+    where today's leave None for "the default", and the other way round
+    (``compress: sparsities: null``); the quantization choices were listed in
+    another order. The same search must compare equal either way.
+    """
+    from keras_autoopt._rules import DEFAULT_CLUSTER_COUNTS, DEFAULT_SPARSITIES
+    from keras_autoopt.compress import CompressionSpace
+
+    resolved = dict(dumped)
+    space = resolved.get("compression_space")
+    if isinstance(space, dict):
+        try:
+            space = CompressionSpace(**{k: v for k, v in space.items()
+                                        if v is not None}).get_config()
+        except (TypeError, ValueError):
+            pass  # compared as written: a section this version cannot read differs
+        else:
+            space["quantization"] = sorted(space["quantization"])
+        resolved["compression_space"] = space
+    compress = resolved.get("compress")
+    if isinstance(compress, dict):
+        compress = dict(compress)
+        for key, default in (("sparsities", DEFAULT_SPARSITIES),
+                             ("cluster_counts", DEFAULT_CLUSTER_COUNTS)):
+            if compress.get(key) is None:
+                compress[key] = list(default)
+        resolved["compress"] = compress
+    return resolved
+
