@@ -56,7 +56,9 @@ _PUBLIC = {
     "EXPORT_MODES": "keras_autoopt.export",
     "ExportResult": "keras_autoopt.export",
     "ExportVerificationError": "keras_autoopt.export",
+    "export_for_target": "keras_autoopt.export",
     "export_tflite": "keras_autoopt.export",
+    "write_c_source": "keras_autoopt.export",
     # keras_autoopt.load
     "ModelFileError": "keras_autoopt.load",
     "TrustedModelWarning": "keras_autoopt.load",
@@ -66,6 +68,7 @@ _PUBLIC = {
     # keras_autoopt.measure
     "TFLiteMetrics": "keras_autoopt.measure",
     "TFLiteRunner": "keras_autoopt.measure",
+    "measure_on_target": "keras_autoopt.measure",
     "measure_tflite": "keras_autoopt.measure",
     # keras_autoopt.pipeline
     "PipelineResult": "keras_autoopt.pipeline",
@@ -92,12 +95,17 @@ _PUBLIC = {
     "TUNERS": "keras_autoopt.search",
     "TransferHyperModel": "keras_autoopt.search",
     "TrialLogger": "keras_autoopt.search",
+    "estimate_model": "keras_autoopt.search",
     "hypervolume": "keras_autoopt.search",
     "make_oracle": "keras_autoopt.search",
     "make_tuner": "keras_autoopt.search",
     "oracle_objectives": "keras_autoopt.search",
     "pareto_front": "keras_autoopt.search",
     "set_debug": "keras_autoopt.search",
+    # keras_autoopt.targets
+    "TARGETS": "keras_autoopt.targets",
+    "Target": "keras_autoopt.targets",
+    "get_target": "keras_autoopt.targets",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"])

@@ -25,6 +25,7 @@ from keras_autoopt._defaults import DEFAULT_HEARTBEAT_S, DEFAULT_TRIAL_TIMEOUT_S
 from keras_autoopt._failure import InputError, RunStopped, describe_failure
 from keras_autoopt._quiet import quiet_stderr
 from keras_autoopt._rules import DEFAULT_MAX_ACCURACY_DROP, check_max_accuracy_drop
+from keras_autoopt.targets import TARGETS
 
 # Nothing above loads TensorFlow: ``--help`` and argument errors answer at once. The
 # package's heavy parts are imported in `_run_command`, once the arguments are good.
@@ -59,6 +60,9 @@ EXIT_FAILED = 1
 #: Exit code after Ctrl-C.
 EXIT_INTERRUPTED = 130
 
+_TARGET_HELP = ("where the models will run: " + ", ".join(TARGETS) +
+                " (default: host; tflm and ethos-u* export full int8 with batch 1 and "
+                "measure RAM)")
 _TRUST_HELP = ("load a model file even if loading runs code it holds (Lambda layers, custom "
                "classes); only for files you trust")
 
@@ -109,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="number of search trials (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true",
                       help="start over instead of resuming a run in the output folder")
+    demo.add_argument("--target", default=None, help=_TARGET_HELP)
 
     run = commands.add_parser(
         "run", parents=[common], help="run the pipeline from a YAML configuration",
@@ -130,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --serve: a worker silent this long has its trial handed to "
                           "another (default: %(default)s)")
     run.add_argument("--trust-model", action="store_true", help=_TRUST_HELP + " (teacher:)")
+    run.add_argument("--target", default=None,
+                     help=_TARGET_HELP + "; overrides the configuration's target:")
     worker = commands.add_parser(
         "worker", parents=[common],
         help="run trials of a distributed search served by `run --serve`",
@@ -227,6 +234,17 @@ def _report(args: argparse.Namespace, line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _with_target(config, target: str):
+    """``config`` with ``--target`` (checked like the YAML key)."""
+    from keras_autoopt.config import ConfigError, PipelineConfig
+
+    try:
+        return PipelineConfig.model_validate({**dict(config), "target": target})
+    except ValueError as exc:
+        raise ConfigError(f"Received: --target={target!r}; expected a multi-objective search "
+                          f"(objectives: in the configuration): {exc}") from None
+
+
 def _check_arguments(args: argparse.Namespace) -> None:
     """The checks that need no TensorFlow, before anything heavy is imported."""
     if args.output is not None and Path(args.output).exists() \
@@ -240,6 +258,14 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise InputError(str(exc)) from None
     if args.command == "demo" and args.trials < 1:
         raise InputError(f"Received: --trials={args.trials}; expected a positive integer.")
+    if getattr(args, "target", None) is not None:
+        from keras_autoopt.targets import get_target
+
+        try:
+            get_target(args.target)
+        except ValueError as exc:
+            raise InputError(str(exc).replace("Received: target=", "Received: --target=",
+                                              1)) from None
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -270,6 +296,8 @@ def _run_command(args: argparse.Namespace) -> int:
     else:
         config = load_config(args.config)
         output = args.output or str(Path("runs") / Path(args.config).stem)
+    if args.target is not None:
+        config = _with_target(config, args.target)
     serve = getattr(args, "serve", None)
     run_pipeline(output_dir=output, config=config, overwrite=args.overwrite, serve=serve,
                  trust_model=getattr(args, "trust_model", False),

@@ -41,9 +41,10 @@ LEVELS = {
     "keras_autoopt._failure": 0,
     "keras_autoopt._defaults": 0,
     "keras_autoopt._quiet": 0,
-    # 1: what comes in: data sets, model files.
+    # 1: what comes in: data sets, model files; where the model goes: device targets.
     "keras_autoopt.data": 1,
     "keras_autoopt.load": 1,
+    "keras_autoopt.targets": 1,
     # 2: running a .tflite (LiteRT), and the reports. `report` only formats data (it imports
     #    nothing but `_io`) and `compress.auto_compress` writes one.
     "keras_autoopt.measure": 2,

@@ -21,13 +21,16 @@ compressed, exported and measured under LiteRT) is asked for with
     objectives: [val_accuracy, gzip_bytes]   # or {val_accuracy: max, latency_us: min}
     oracle: nsga2                # random | bayesian | grid | greedy | tpe | nsga2 | ...
     constraints: {max_params: 50000, max_size_bytes: 20000,
-                  max_latency_ms: 1.0, min_accuracy: 0.9}
+                  max_latency_ms: 1.0, min_accuracy: 0.9,
+                  max_flash_bytes: 65536, max_ram_bytes: 16384, max_macs: 2000000}
     compression_space:           # what each trial may do before export
       sparsities: [0.0, 0.5, 0.75, 0.9]
       clusters: [0, 16, 32]
       quantization: [float32, float16, dynamic, int8]
       batch_size: 32
     teacher: teacher.keras       # optional: distil; temperature and alpha are searched
+    target: tflm                 # host (default) | mobile-cpu | tflm | ethos-u55-128 |
+                                 # ethos-u65-256, or {base: tflm, ram_bytes: 131072}
 
 ``dataset`` may also be a mapping: ``{source: data/, image_size: [32, 32],
 color_mode: rgb, val_fraction: 0.15, test_fraction: 0.15}``. Relative paths are

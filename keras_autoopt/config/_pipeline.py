@@ -45,6 +45,8 @@ class PipelineConfig(BaseModel):
             counts as failed (a diverging loss is never retried).
         max_consecutive_failed_trials: Failed trials in a row that stop the
             search (rejected trials of a multi-objective search do not count).
+        target: Where the models of a multi-objective search will run: a
+            name of `TARGETS` or a mapping (`get_target`); None: ``host``.
 
     """
 
@@ -68,6 +70,7 @@ class PipelineConfig(BaseModel):
     constraints: ConstraintsConfig | None = None
     compression_space: CompressionSpaceConfig | None = None
     teacher: str | None = None
+    target: Any = None
 
     @field_validator("objectives")
     @classmethod
@@ -91,7 +94,20 @@ class PipelineConfig(BaseModel):
             raise ValueError(f"expected one of {tuple(ORACLES)}")
         return value
 
-    @field_validator("oracle", "constraints", "compression_space", "teacher")
+    @field_validator("target")
+    @classmethod
+    def _known_target(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        from keras_autoopt.targets import get_target
+
+        try:
+            get_target(value)
+        except ValueError as exc:
+            raise ValueError(str(exc).split("; ", 1)[-1].rstrip(".")) from None
+        return value
+
+    @field_validator("oracle", "constraints", "compression_space", "teacher", "target")
     @classmethod
     def _multi_objective_keys(cls, value: Any, info: ValidationInfo) -> Any:
         # Fields are validated in order: 'objectives' (declared first) is in info.data

@@ -154,7 +154,10 @@ class ConstraintsConfig(BaseModel):
     max_size_bytes: Int | None = Field(default=None, ge=1)
     max_latency_ms: Float | None = Field(default=None, gt=0)
     min_accuracy: Float | None = Field(default=None, gt=0, le=1)
-
+    max_flash_bytes: Int | None = Field(default=None, ge=1)
+    max_ram_bytes: Int | None = Field(default=None, ge=1)
+    max_macs: Int | None = Field(default=None, ge=1)
+    max_npu_latency_ms: Float | None = Field(default=None, gt=0)
 
 
 class CompressionSpaceConfig(BaseModel):

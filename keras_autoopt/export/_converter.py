@@ -11,9 +11,41 @@ from keras_autoopt._backend import keras, tf
 _INT8_INPUT_STATS_WARNING = "Statistics for quantized inputs were expected"
 
 
+def _fixed_batch_converter(model: keras.Model, batch_size: int) -> tf.lite.TFLiteConverter:
+    """A converter of the model traced with inputs of batch ``batch_size`` (no -1 batch).
+
+    ``from_keras_model`` always exports a dynamic batch (shape signature
+    ``[-1, ...]``); TFLite Micro and Vela want static shapes. The model is
+    traced as the Keras exporter traces it (``training=False``, outputs keyed
+    by the model's output names, or ``output_1``, ... for a subclassed model,
+    so the signature names match the dynamic-batch export's).
+    """
+    args, kwargs = model.save_spec()
+
+    def fixed(spec: tf.TensorSpec) -> tf.TensorSpec:
+        return tf.TensorSpec((batch_size, *spec.shape[1:]), spec.dtype, name=spec.name)
+
+    args, kwargs = tf.nest.map_structure(fixed, (args, kwargs))
+    names = getattr(model, "output_names", None)
+
+    @tf.function
+    def serve(*call_args, **call_kwargs):
+        outputs = model(*call_args, training=False, **call_kwargs)
+        flat = tf.nest.flatten(outputs)
+        if not names or len(names) != len(flat):  # subclassed: Keras's pseudo names
+            return {f"output_{i + 1}": output for i, output in enumerate(flat)}
+        return dict(zip(names, flat, strict=True))
+
+    concrete = serve.get_concrete_function(*args, **kwargs)
+    return tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
 def _convert(model: keras.Model, mode: str, calibration: np.ndarray | None,
-             int8_io: bool = True) -> bytes:
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+             int8_io: bool = True, batch_size: int | None = None) -> bytes:
+    if batch_size is None:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    else:
+        converter = _fixed_batch_converter(model, batch_size)
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":

@@ -69,6 +69,9 @@ class ExportResult:
         verify_samples: How many samples were verified; 0 if none.
         verify: The verification policy the export passed, one of
             `VERIFY_LEVELS`.
+        batch_size: The input's fixed batch size (1), or None for a dynamic batch.
+        c_files: The C header and source holding the model as an array
+            (`write_c_source`), when written; empty otherwise.
 
     """
 
@@ -81,6 +84,8 @@ class ExportResult:
     tflite_accuracy: float | None = None
     verify_samples: int = 0
     verify: str = "strict"
+    batch_size: int | None = None
+    c_files: tuple[Path, ...] = ()
 
     def to_dict(self) -> dict:
         """Return the result as a JSON-serializable dict (``path`` as a string).
@@ -91,6 +96,7 @@ class ExportResult:
         """
         result = dataclasses.asdict(self)
         result["path"] = str(self.path)
+        result["c_files"] = [str(file) for file in self.c_files]
         return result
 
 
@@ -108,6 +114,7 @@ def export_tflite(
     max_accuracy_drop: float | None = None,
     int8_io: bool = True,
     verify: str = "strict",
+    batch_size: int | None = None,
 ) -> ExportResult:
     """Convert a ``tf_keras`` model to ``.tflite``, verify it, and write it atomically.
 
@@ -204,6 +211,9 @@ def export_tflite(
         verify: The verification policy, one of `VERIFY_LEVELS`:
             ``"strict"`` (outputs, agreement and accuracy drop checked) or
             ``"sanity"`` (only a broken export fails).
+        batch_size: None (the default) exports a dynamic batch (input shape
+            signature ``[-1, ...]``); 1 fixes the batch to 1 (``[1, ...]``),
+            as TFLite Micro and Vela need. Other sizes are not supported.
 
     Returns:
         An `ExportResult` with the verification figures (``max_abs_diff``,
@@ -215,6 +225,7 @@ def export_tflite(
         ValueError: For a bad argument (unknown mode, int8 without
             representative data, data of the wrong shape, a count, tolerance,
             agreement or accuracy drop out of range, an unknown ``verify``, a
+            ``batch_size`` other than None or 1, a
             ``tolerance`` or ``max_accuracy_drop`` with ``verify="sanity"``,
             ``verify_labels`` without
             ``verify_data``, of another length, not integers or outside the
@@ -240,6 +251,13 @@ def export_tflite(
             "inputs, shape (n, *input_shape), to calibrate the int8 quantization."
         )
     num_calibration_samples = check_positive_int("num_calibration_samples", num_calibration_samples)
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size != 1:
+            raise ValueError(
+                f"Received: batch_size={batch_size!r}; expected None (a dynamic batch) or 1 (a "
+                "fixed batch of 1, for TFLite Micro and NPUs).")
+        batch_size = 1
     _check_verify(verify, tolerance=tolerance, max_accuracy_drop=max_accuracy_drop)
     tolerance = (
         DEFAULT_TOLERANCES[mode]
@@ -281,7 +299,7 @@ def export_tflite(
     path = Path(path)
     if not isinstance(int8_io, bool):
         raise ValueError(f"Received: int8_io={int8_io!r}; expected True or False.")
-    tflite_model = _convert(model, mode, calibration, int8_io)
+    tflite_model = _convert(model, mode, calibration, int8_io, batch_size)
     figures = None
     if verify_data is not None:
         figures = _verify(
@@ -299,7 +317,7 @@ def export_tflite(
     atomic_write_bytes(path, tflite_model)
     if figures is None:
         return ExportResult(path, mode, len(tflite_model), max_abs_diff=None, top1_agreement=None,
-                            verify=verify)
+                            verify=verify, batch_size=batch_size)
     return ExportResult(
         path=path,
         mode=mode,
@@ -310,4 +328,5 @@ def export_tflite(
         tflite_accuracy=figures.tflite_accuracy,
         verify_samples=figures.samples,
         verify=verify,
+        batch_size=batch_size,
     )

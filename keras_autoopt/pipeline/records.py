@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt.search import failure_reason, is_rejected
+from keras_autoopt.search import INFEASIBLE_PREFIX, failure_reason, is_rejected
 
 #: A trial's score or parameter count, from the trial and its last metric values.
 TrialValue = Callable[[Any, dict[str, float]], Any]
@@ -73,7 +73,9 @@ def _message(trial, completed: bool, pareto: bool) -> str | None:
     if is_rejected(trial):
         return trial.message.split("Rejected before training:", 1)[-1].strip().splitlines()[0]
     if completed and pareto:
-        return None
+        message = trial.message or ""
+        return message.removeprefix(INFEASIBLE_PREFIX).strip() or None \
+            if message.startswith(INFEASIBLE_PREFIX) else None
     return failure_reason(trial.message)
 
 

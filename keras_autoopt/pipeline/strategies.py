@@ -245,7 +245,7 @@ def build_deployable_tuner(config: PipelineConfig, hypermodel: kt.HyperModel,
                          max_trials=config.trials, seed=config.seed)
     teacher = _load_teacher(config.teacher, trust_model)
     tuner = DeployableTuner(hypermodel, oracle, objectives=objectives, constraints=constraints,
-                            compression=compression, teacher=teacher,
+                            compression=compression, teacher=teacher, target=config.target,
                             max_retries_per_trial=config.max_retries_per_trial,
                             max_consecutive_failed_trials=config.max_consecutive_failed_trials,
                             directory=output_dir, project_name="search")
@@ -273,6 +273,7 @@ def _pareto_section(tuner: DeployableTuner, config: PipelineConfig,
         "objectives": [{"name": o.name, "direction": o.direction} for o in tuner.objectives],
         "oracle": config.oracle_name(),
         "constraints": tuner.constraints.get_config(),
+        "target": tuner.target.get_config(),
         "trials": [{k: r[k] for k in ("trial_id", "status", "rejected", "reason", "feasible",
                                       "metrics", "hyperparameters")} for r in records],
         "front": [p.trial_id for p in front],

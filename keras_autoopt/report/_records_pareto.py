@@ -106,7 +106,8 @@ class Pareto(Record):
     ``hypervolume`` is the front's, measured from ``reference`` (one finite
     value per objective). ``constraints``: {limit name (``max_params``,
     ``max_size_bytes``, ``max_latency_ms``, ``min_accuracy``, ...): a number
-    >= 0, or None for no limit}.
+    >= 0, or None for no limit}; ``target``: the device target's definition
+    (`Target.get_config`), absent in reports written before targets existed.
     """
 
     objectives: Objectives
@@ -116,6 +117,7 @@ class Pareto(Record):
     front: Front
     hypervolume: Seconds
     reference: Reference
+    target: FreeDict | None = None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Pareto:

@@ -6,6 +6,7 @@ from keras_autoopt.search._constraints import TFLITE_FLOOR_BYTES, Constraints, e
 from keras_autoopt.search._convnet import POOLINGS, ConvNetHyperModel
 from keras_autoopt.search._dense import DenseHyperModel
 from keras_autoopt.search._deployable import (
+    INFEASIBLE_PREFIX,
     REJECTED_PREFIX,
     DeployableTuner,
     ParetoTrial,
@@ -20,6 +21,7 @@ from keras_autoopt.search._distributed import (
     distributed_env,
     distributed_role,
 )
+from keras_autoopt.search._estimates import ModelEstimate, estimate_model
 from keras_autoopt.search._greedy_oracle import GreedyOracle
 from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Objective, parse_objectives
 from keras_autoopt.search._optimizers import (
@@ -70,6 +72,7 @@ __all__ = [
     "SetupError",
     "check_setup",
     "debug_enabled",
+    "estimate_model",
     "failure_reason",
     "failures_stop_cleanly",
     "set_debug",
@@ -80,9 +83,11 @@ __all__ = [
     "DIRECTIONS",
     "LR_SCHEDULES",
     "OPTIMIZERS",
+    "ModelEstimate",
     "ORACLES",
     "POOLINGS",
     "PRUNING_SCHEDULES",
+    "INFEASIBLE_PREFIX",
     "REJECTED_PREFIX",
     "SAMPLERS",
     "STRATEGIES",

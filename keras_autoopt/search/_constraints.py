@@ -32,7 +32,8 @@ conv / pooling / dense stack as int8). 800 stays below all of them, so that
 `estimate_int8_bytes` stays a lower bound.
 """
 
-_MEASURED_KEYS = ("size_bytes", "latency_us", "val_accuracy")
+_MEASURED_KEYS = ("size_bytes", "latency_us", "val_accuracy", "flash_bytes", "ram_bytes",
+                  "macs", "npu_latency_ms")
 
 
 def estimate_int8_bytes(params: int) -> int:
@@ -104,12 +105,25 @@ class Constraints:
     within ``max_params`` whose estimate fits ``max_size_bytes`` can still
     break the size limit once exported; `check_measured` catches that.
 
+    The device budgets (``max_flash_bytes``, ``max_ram_bytes``, ``max_macs``)
+    are checked before training on the model's estimate (`estimate_model`:
+    MACs exactly, flash and RAM as lower bounds), and after export on what
+    the target measured (``flash_bytes``, ``ram_bytes``, ``macs``,
+    ``npu_latency_ms``).
+
     Attributes:
         max_params: Largest Keras parameter count.
         max_size_bytes: Largest ``.tflite`` file size, in bytes.
         max_latency_ms: Largest median single-sample latency under LiteRT,
             in milliseconds.
         min_accuracy: Smallest validation accuracy, in (0, 1].
+        max_flash_bytes: Largest flash the model takes on the target (the
+            ``.tflite`` bytes, or Vela's flash figure on an NPU).
+        max_ram_bytes: Largest peak RAM on the target (the TFLite Micro
+            arena, or Vela's SRAM figure).
+        max_macs: Largest multiply-accumulate count of one inference.
+        max_npu_latency_ms: Largest NPU inference time Vela estimates, in
+            milliseconds.
 
     """
 
@@ -117,6 +131,10 @@ class Constraints:
     max_size_bytes: int | None = None
     max_latency_ms: float | None = None
     min_accuracy: float | None = None
+    max_flash_bytes: int | None = None
+    max_ram_bytes: int | None = None
+    max_macs: int | None = None
+    max_npu_latency_ms: float | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -132,6 +150,10 @@ class Constraints:
             "min_accuracy",
             _check_positive_float("min_accuracy", self.min_accuracy, maximum=1.0),
         )
+        for name in ("max_flash_bytes", "max_ram_bytes", "max_macs"):
+            set_(self, name, _check_optional_positive_int(name, getattr(self, name)))
+        set_(self, "max_npu_latency_ms",
+             _check_positive_float("max_npu_latency_ms", self.max_npu_latency_ms))
         if self.max_size_bytes is not None and self.max_size_bytes < estimate_int8_bytes(1):
             raise ValueError(
                 f"Received: max_size_bytes={self.max_size_bytes}; expected at least "
@@ -145,7 +167,7 @@ class Constraints:
         """Whether no limit is set."""
         return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
 
-    def check_before_training(self, params: int) -> str | None:
+    def check_before_training(self, params: int, estimate: Any = None) -> str | None:
         """Return why a built, untrained model already breaks a limit, or ``None``.
 
         Checks ``params`` against ``max_params``, and
@@ -153,10 +175,15 @@ class Constraints:
         estimate is a lower bound on the size of the smallest export (int8
         stores a weight in one byte, other modes in 2 or 4; every file adds
         at least `TFLITE_FLOOR_BYTES`), so rejecting on it never rejects a
-        model that could fit.
+        model that could fit. With an ``estimate`` (`estimate_model`), its
+        ``flash_bytes`` and ``ram_bytes`` (lower bounds) and ``macs``
+        (exact) are checked against the device budgets.
 
         Args:
             params: The model's parameter count (``model.count_params()``).
+            estimate: A `ModelEstimate` of the model in the mode it will be
+                exported in, or None (the device budgets are then checked
+                after export only).
 
         Returns:
             The reasons joined by ``"; "``, e.g.
@@ -171,12 +198,20 @@ class Constraints:
         if self.max_params is not None and params > self.max_params:
             reasons.append(f"params {params:,} > max_params {self.max_params:,}")
         if self.max_size_bytes is not None:
-            estimate = estimate_int8_bytes(params)
-            if estimate > self.max_size_bytes:
+            smallest = estimate_int8_bytes(params)
+            if smallest > self.max_size_bytes:
                 reasons.append(
-                    f"size_bytes >= {estimate:,} (params {params:,} + TFLITE_FLOOR_BYTES "
+                    f"size_bytes >= {smallest:,} (params {params:,} + TFLITE_FLOOR_BYTES "
                     f"{TFLITE_FLOOR_BYTES:,}) > max_size_bytes {self.max_size_bytes:,}"
                 )
+        if estimate is not None:
+            for key, limit, bound in (("flash_bytes", self.max_flash_bytes, ">="),
+                                      ("ram_bytes", self.max_ram_bytes, ">="),
+                                      ("macs", self.max_macs, "=")):
+                value = getattr(estimate, key)
+                if limit is not None and value > limit:
+                    reasons.append(f"{key} {bound} {value:,} (estimated from the built "
+                                   f"model, {estimate.mode}) > max_{key} {limit:,}")
         return "; ".join(reasons) or None
 
     def check_measured(self, metrics: Mapping[str, Any]) -> str | None:
@@ -210,6 +245,10 @@ class Constraints:
             "size_bytes": self.max_size_bytes,
             "latency_us": None if self.max_latency_ms is None else self.max_latency_ms * 1000,
             "val_accuracy": self.min_accuracy,
+            "flash_bytes": self.max_flash_bytes,
+            "ram_bytes": self.max_ram_bytes,
+            "macs": self.max_macs,
+            "npu_latency_ms": self.max_npu_latency_ms,
         }
         values = {}
         for key, limit in limits.items():
@@ -235,6 +274,10 @@ class Constraints:
                 )
             elif key == "val_accuracy" and value < self.min_accuracy:
                 reasons.append(f"val_accuracy {value:.4f} < min_accuracy {self.min_accuracy:g}")
+            elif key == "npu_latency_ms" and value > limits[key]:
+                reasons.append(f"npu_latency_ms {value:g} > max_npu_latency_ms {limits[key]:g}")
+            elif key in ("flash_bytes", "ram_bytes", "macs") and value > limits[key]:
+                reasons.append(f"{key} {value:,.0f} > max_{key} {limits[key]:,}")
         return "; ".join(reasons) or None
 
     def get_config(self) -> dict[str, int | float | None]:

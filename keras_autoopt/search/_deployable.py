@@ -21,16 +21,21 @@ from keras_autoopt.distill import (
     DistillationSpace,
 )
 from keras_autoopt.search._constraints import Constraints
+from keras_autoopt.search._estimates import estimate_model
 from keras_autoopt.search._gradients import _forget_custom_gradients, _gradient_registry
 from keras_autoopt.search._legacy import rename_legacy_hyperparameters
 from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, parse_objectives
 from keras_autoopt.search._pareto import default_reference, hypervolume, pareto_front
 from keras_autoopt.search._progress import trial_number
 from keras_autoopt.search._reliability import FailOnNonFiniteLoss, ReliableTunerMixin
+from keras_autoopt.search._target_rules import check_measurable, for_target, within_budgets
 from keras_autoopt.search._tuners import _ProgressMixin
+from keras_autoopt.targets import Target, get_target
 
 #: The message of every trial a constraint rejected before training starts with this.
 REJECTED_PREFIX = "Rejected before training:"
+#: The message of every completed trial that breaks a constraint starts with this.
+INFEASIBLE_PREFIX = "Infeasible:"
 #: Names of the files each trial leaves in its folder.
 TRIAL_MODEL = "model.keras"
 TRIAL_TFLITE = "model.tflite"
@@ -116,6 +121,12 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         compression: A `CompressionSpace`, or None (no compression
             hyperparameters; the model is exported in float32).
         teacher: A trained teacher to distil from, or None.
+        target: Where the models will run (a `Target` or a name of
+            `TARGETS`; None: ``"host"``). It decides the export (batch 1,
+            int8 I/O, the quantization modes: a `CompressionSpace` left at
+            its default quantization choices keeps the modes the target
+            runs), what is measured (`measure_on_target`) and adds its flash
+            and RAM budgets to the constraints.
         temperature: ``(low, high)`` of the ``temperature`` hyperparameter.
         alpha: ``(low, high)`` of the ``alpha`` hyperparameter.
         max_consecutive_failed_trials: Real (not rejected) failures in a row
@@ -135,6 +146,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
                  constraints: Constraints | None = None,
                  compression: CompressionSpace | None = None,
                  teacher: keras.Model | None = None,
+                 target: Target | str | None = None,
                  temperature: Sequence[float] = DEFAULT_TEMPERATURE,
                  alpha: Sequence[float] = DEFAULT_ALPHA,
                  max_consecutive_failed_trials: int = 3, max_retries_per_trial: int = 0,
@@ -158,8 +170,10 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
             raise ValueError(
                 f"Received: an oracle with objectives {oracle_names}; expected {names} "
                 "(build it with oracle_objectives(objectives)).")
-        self.constraints = constraints or Constraints()
-        self.compression = compression
+        self.target = get_target(target if target is not None else "host")
+        self.constraints = within_budgets(constraints or Constraints(), self.target)
+        self.compression = for_target(compression, self.target)
+        check_measurable(self.objectives, self.constraints, self.target)
         self.teacher = teacher
         self.distillation = DistillationSpace(temperature, alpha)
         self.temperature = self.distillation.temperature
@@ -267,9 +281,12 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         hp = trial.hyperparameters
         model = self.hypermodel.build(hp)
         choices = self.compression.sample(hp) if self.compression is not None else {
-            "sparsity": 0.0, "pruning_schedule": None, "clusters": 0, "quantization": "float32"}
+            "sparsity": 0.0, "pruning_schedule": None, "clusters": 0,
+            "quantization": "float32" if self.target.allows("float32")
+            else self.target.default_mode}
         params = int(model.count_params())
-        reason = self.constraints.check_before_training(params)
+        estimate = estimate_model(model, choices["quantization"])
+        reason = self.constraints.check_before_training(params, estimate)
         if reason is not None:
             raise RejectedTrialError(f"{REJECTED_PREFIX} {reason}")
         x_val, y_val = validation_data
@@ -282,14 +299,16 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         model = self._compress(model, choices, x, y)
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         trial_dir.mkdir(parents=True, exist_ok=True)
-        from keras_autoopt.export import export_tflite
-        from keras_autoopt.measure import measure_tflite
+        from keras_autoopt.export import export_for_target
+        from keras_autoopt.measure import measure_on_target, measure_tflite
 
         labels = y_val.reshape(-1) if y_val.ndim == 1 or y_val.shape[1:] == (1,) else None
-        exported = export_tflite(model, trial_dir / TRIAL_TFLITE, choices["quantization"],
-                                 representative_data=x, verify_data=x_val,
-                                 verify_labels=labels, verify=TRIAL_EXPORT_VERIFY)
+        exported = export_for_target(model, trial_dir / TRIAL_TFLITE, self.target,
+                                     choices["quantization"], representative_data=x,
+                                     verify_data=x_val, verify_labels=labels,
+                                     verify=TRIAL_EXPORT_VERIFY)
         measured = measure_tflite(exported.path, x_val, y_val, latency_runs=self.latency_runs)
+        device = measure_on_target(exported.path, self.target, x_val)
         atomic_save_model(model, trial_dir / TRIAL_MODEL)
         metrics = {"val_accuracy": measured.accuracy, "gzip_bytes": measured.gzip_bytes,
                    "size_bytes": measured.size_bytes,
@@ -298,6 +317,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
                    "export_max_abs_diff": exported.max_abs_diff}
         if exported.keras_accuracy is not None:
             metrics["keras_val_accuracy"] = exported.keras_accuracy
+        metrics.update(device.metrics())
         data = SimpleNamespace(x_train=x, y_train=y, x_val=x_val, y_val=y_val)
         for objective in self.objectives:
             if objective.fn is not None:
@@ -307,8 +327,11 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
                         f"Objective {objective.name!r} returned {value!r}; expected a finite "
                         "number.")
                 metrics[objective.name] = value
-        violated = self.constraints.check_measured(metrics)
+        violated = "; ".join(filter(None, [self.constraints.check_measured(metrics),
+                                           device.reason]))
         metrics["feasible"] = 0.0 if violated else 1.0
+        # The reason stays with the completed trial (keras-tuner keeps its message).
+        trial.message = f"{INFEASIBLE_PREFIX} {violated}" if violated else None
         results = {name: float(value) for name, value in metrics.items()}
         if self.oracle.objective.name not in results:  # keras-tuner's MultiObjective
             results[self.oracle.objective.name] = float(self.oracle.objective.get_value(results))

@@ -22,16 +22,28 @@ BUILTIN_OBJECTIVES: dict[str, str] = {
     "size_bytes": "min",
     "latency_us": "min",
     "params": "min",
+    "flash_bytes": "min",
+    "ram_bytes": "min",
+    "macs": "min",
+    "npu_latency_ms": "min",
 }
 """Built-in objectives and their directions.
 
 Measured on each trial's exported ``.tflite`` under LiteRT:
 ``val_accuracy`` (top-1 accuracy on the validation split), ``size_bytes``
-(file size), ``gzip_bytes`` (file size after ``gzip -9``: what pruning and
-clustering save on the wire) and ``latency_us`` (median single-sample
-``invoke()`` time, in microseconds). ``params`` is the Keras model's
-parameter count.
+(file size), ``gzip_bytes`` (file size after ``gzip -9``: a transport
+figure, what pruning and clustering save on the wire) and ``latency_us``
+(median single-sample ``invoke()`` time, in microseconds). ``params`` is the
+Keras model's parameter count. Measured for the search's target
+(`measure_on_target`): ``flash_bytes`` (what the device stores), ``macs``,
+``ram_bytes`` (TFLite Micro arena or Vela SRAM: targets ``tflm`` and
+Ethos-U only) and ``npu_latency_ms`` (Vela: Ethos-U targets only).
 """
+#: Built-in objectives only some runtimes measure -> those runtimes.
+RUNTIME_OBJECTIVES: dict[str, tuple[str, ...]] = {
+    "ram_bytes": ("tflm", "vela"),
+    "npu_latency_ms": ("vela",),
+}
 
 
 def _objective_problem(name: Any, direction: Any, fn: Any) -> str | None:

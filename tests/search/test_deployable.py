@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -117,6 +119,9 @@ def test_measured_constraints_mark_trials_infeasible(tiny_images, tmp_path):
     trials = list(tuner.oracle.trials.values())
     assert all(t.status == "COMPLETED" for t in trials)
     assert all(t.metrics.get_last_value("feasible") == 0.0 for t in trials)
+    for trial in trials:  # the reason stays with the trial
+        assert trial.message.startswith("Infeasible: latency_us ")
+        assert "> max_latency_ms 1e-06" in trial.message
     assert tuner.get_pareto_front() == []
     assert len(tuner.completed_trials(feasible_only=False)) == 2
 
@@ -312,3 +317,53 @@ def test_a_lossy_export_is_measured_and_a_broken_one_fails_its_trial(
     assert "[trial 1/2] val_accuracy=" in out
     assert f"[trial 2/2] FAILED: {reason}" in out
     assert "Traceback" not in out + err
+
+
+def test_a_tflm_search_exports_int8_and_measures_flash_ram_and_macs(tiny_images, tmp_path):
+    from keras_autoopt.search._estimates import estimate_model
+
+    x, y, xv, yv = tiny_images
+    space = CompressionSpace(sparsities=(0.0,), clusters=(0,), prune_epochs=1, cluster_epochs=1)
+    tuner = _tuner(tmp_path, objectives=["val_accuracy", "ram_bytes"], max_trials=2,
+                   compression=space, target="tflm")
+    assert tuner.compression.quantization == ("int8",)  # the default choices, as tflm runs
+    assert tuner.constraints.max_flash_bytes == 1_048_576
+    assert tuner.constraints.max_ram_bytes == 262_144
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert [t.status for t in trials] == ["COMPLETED"] * 2, [t.message for t in trials]
+    for trial in trials:
+        metric = trial.metrics.get_last_value
+        model = tuner.load_model(trial)
+        estimate = estimate_model(model, "int8")
+        folder = Path(tuner.get_trial_dir(trial.trial_id))
+        assert metric("flash_bytes") == (folder / "model.tflite").stat().st_size
+        assert metric("macs") == estimate.macs
+        assert estimate.ram_bytes <= metric("ram_bytes") <= 262_144  # the TFLM arena
+        assert metric("target_runs") == 1.0 and metric("feasible") == 1.0
+        assert (folder / "model_data.cc").is_file() and (folder / "model_data.h").is_file()
+
+
+def test_a_target_refuses_what_it_cannot_run_or_measure_before_any_trial(tmp_path):
+    with pytest.raises(ValueError, match=r"Received: mode='dynamic' for target 'tflm'.*"
+                                         r"\(in compression.quantization\)"):
+        _tuner(tmp_path, compression=CompressionSpace(quantization=("int8", "dynamic")),
+               target="tflm")
+    with pytest.raises(ValueError, match=r"Received: objective 'ram_bytes' with target 'host' "
+                                         r"\(runtime 'litert'\); expected a target whose "
+                                         r"runtime measures ram_bytes: tflm, vela"):
+        _tuner(tmp_path, objectives=["val_accuracy", "ram_bytes"])
+    with pytest.raises(ValueError, match=r"constraint max_npu_latency_ms with target 'tflm'"):
+        _tuner(tmp_path, constraints=Constraints(max_npu_latency_ms=1.0), target="tflm")
+
+
+def test_device_budgets_reject_before_training(tiny_images, tmp_path):
+    x, y, xv, yv = tiny_images
+    _CountingHyperModel.fits = 0
+    tuner = _tuner(tmp_path, max_trials=2, hypermodel=_hypermodel(_CountingHyperModel),
+                   constraints=Constraints(max_ram_bytes=60), target="tflm")
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    assert _CountingHyperModel.fits == 0
+    for trial in tuner.oracle.trials.values():
+        assert trial.status == "FAILED" and REJECTED_PREFIX in trial.message
+        assert "ram_bytes >= " in trial.message and "> max_ram_bytes 60" in trial.message

@@ -27,6 +27,10 @@ def test_builtin_objectives():
         "size_bytes": "min",
         "latency_us": "min",
         "params": "min",
+        "flash_bytes": "min",
+        "ram_bytes": "min",
+        "macs": "min",
+        "npu_latency_ms": "min",
     }
 
 
@@ -60,7 +64,8 @@ def test_objective_bad_direction():
 def test_unknown_objective_lists_builtins():
     with _raises(
         "Received: name='acc', direction=None; expected a built-in objective name "
-        "(one of ['gzip_bytes', 'latency_us', 'params', 'size_bytes', 'val_accuracy']) "
+        "(one of ['flash_bytes', 'gzip_bytes', 'latency_us', 'macs', 'npu_latency_ms', "
+        "'params', 'ram_bytes', 'size_bytes', 'val_accuracy']) "
         "or a custom Objective with fn and direction; 'acc' is neither."
     ):
         Objective("acc")
@@ -195,7 +200,8 @@ def test_parse_objective_instances_and_mix():
         (
             ["val_accuracy", "acc"],
             "Received: objectives=['val_accuracy', 'acc']; expected a built-in objective "
-            "name (one of ['gzip_bytes', 'latency_us', 'params', 'size_bytes', "
+            "name (one of ['flash_bytes', 'gzip_bytes', 'latency_us', 'macs', "
+            "'npu_latency_ms', 'params', 'ram_bytes', 'size_bytes', "
             "'val_accuracy']) or a custom Objective with fn and direction; 'acc' is neither.",
         ),
         (
@@ -375,6 +381,33 @@ def test_check_measured():
     )
 
 
+def test_device_budgets_before_training_and_after_export():
+    from types import SimpleNamespace
+
+    constraints = Constraints(max_flash_bytes=10_000, max_ram_bytes=2_048, max_macs=50_000,
+                              max_npu_latency_ms=0.5)
+    fits = SimpleNamespace(mode="int8", flash_bytes=10_000, ram_bytes=2_048, macs=50_000)
+    assert constraints.check_before_training(100, fits) is None
+    assert constraints.check_before_training(100) is None  # no estimate: after export only
+    big = SimpleNamespace(mode="int8", flash_bytes=12_345, ram_bytes=4_096, macs=60_000)
+    assert constraints.check_before_training(100, big) == (
+        "flash_bytes >= 12,345 (estimated from the built model, int8) > max_flash_bytes 10,000; "
+        "ram_bytes >= 4,096 (estimated from the built model, int8) > max_ram_bytes 2,048; "
+        "macs = 60,000 (estimated from the built model, int8) > max_macs 50,000")
+    measured = {"flash_bytes": 10_000, "ram_bytes": 2_048, "macs": 50_000,
+                "npu_latency_ms": 0.5}
+    assert constraints.check_measured(measured) is None
+    assert constraints.check_measured({**measured, "ram_bytes": 2_049,
+                                       "npu_latency_ms": 0.75}) == (
+        "ram_bytes 2,049 > max_ram_bytes 2,048; npu_latency_ms 0.75 > max_npu_latency_ms 0.5")
+
+
+@pytest.mark.parametrize("name", ["max_flash_bytes", "max_ram_bytes", "max_macs"])
+def test_device_budgets_are_positive_integers(name):
+    with _raises(f"Received: {name}=0; expected"):
+        Constraints(**{name: 0})
+
+
 def test_check_measured_failed_measurement_breaks_the_limit():
     constraints = Constraints(min_accuracy=0.5)
     assert constraints.check_measured({"val_accuracy": float("nan")}) == (
@@ -406,7 +439,9 @@ def test_constraints_config_round_trip():
         Constraints(max_params=10, max_size_bytes=2_000, max_latency_ms=0.5, min_accuracy=0.75),
     ):
         config = constraints.get_config()
-        assert set(config) == {"max_params", "max_size_bytes", "max_latency_ms", "min_accuracy"}
+        assert set(config) == {"max_params", "max_size_bytes", "max_latency_ms", "min_accuracy",
+                               "max_flash_bytes", "max_ram_bytes", "max_macs",
+                               "max_npu_latency_ms"}
         assert Constraints.from_config(json.loads(json.dumps(config))) == constraints
     assert Constraints.from_config({"min_accuracy": 0.5}) == Constraints(min_accuracy=0.5)
 
@@ -414,7 +449,8 @@ def test_constraints_config_round_trip():
 def test_constraints_from_bad_config():
     with _raises(
         "Received: config={'max_flops': 3}; expected a dict with keys among "
-        "['max_params', 'max_size_bytes', 'max_latency_ms', 'min_accuracy']."
+        "['max_params', 'max_size_bytes', 'max_latency_ms', 'min_accuracy', 'max_flash_bytes', "
+        "'max_ram_bytes', 'max_macs', 'max_npu_latency_ms']."
     ):
         Constraints.from_config({"max_flops": 3})
     with _raises("Received: min_accuracy=2; expected None or a number in (0, 1.0]."):
