@@ -43,6 +43,13 @@ _METRIC_COLUMNS = (
     ("latency_us", "latency (µs)"),
     ("params", "params"),
 )
+# Front table: what the target measured, each in its own column when a front trial has it.
+_DEVICE_COLUMNS = (
+    ("flash_bytes", "flash (bytes)"),
+    ("ram_bytes", "RAM (bytes)"),
+    ("macs", "MACs"),
+    ("npu_latency_ms", "NPU (ms)"),
+)
 # Front table: the compression and distillation hyperparameters shown in their
 # own columns (when a front trial has them); the others share one column.
 _HYPERPARAMETER_COLUMNS = (
@@ -94,7 +101,7 @@ def _fmt_metric(trial: Mapping[str, Any], name: str) -> str:
         return fmt_percent(value)
     if name == "latency_us":
         return fmt_number(value, 1)
-    if name in ("gzip_bytes", "size_bytes", "params"):
+    if name in ("gzip_bytes", "size_bytes", "params", "flash_bytes", "ram_bytes", "macs"):
         return _fmt_count(value)
     if value is None:
         return NOT_AVAILABLE
@@ -149,8 +156,10 @@ def _front_table(pareto: Mapping[str, Any]) -> list[str]:
     front = [by_id[trial_id] for trial_id in pareto["front"]]
     if not front:
         return ["_No trial is on the front: no trial completed and met the constraints._"]
-    shown = {name for name, _ in _METRIC_COLUMNS}
     metrics = list(_METRIC_COLUMNS)
+    metrics += [(name, title) for name, title in _DEVICE_COLUMNS
+                if any(name in trial["metrics"] for trial in front)]
+    shown = {name for name, _ in metrics}
     # Objectives without a column of their own get one, under their name.
     metrics += [(name, name) for name in _objective_names(pareto) if name not in shown]
     hyperparameters = [

@@ -357,3 +357,20 @@ def test_valid_pareto_passes(pareto_report):
     pareto["trials"][0]["status"] = "completed"  # any case, as elsewhere in the report
     pareto_report["pareto"] = pareto
     assert validate_report(pareto_report) is None
+
+
+def test_front_table_shows_what_the_target_measured(pareto_report, fast_plots, table_row,
+                                                     markdown_section, report_markdown):
+    import copy
+
+    report = copy.deepcopy(pareto_report)
+    for trial in report["pareto"]["trials"]:
+        if trial["trial_id"] in ("00", "01"):  # front trials measured on a tflm target
+            trial["metrics"].update(flash_bytes=6200, ram_bytes=10032, macs=1_140_000)
+    section = markdown_section(report_markdown(report), "Pareto front")
+    assert ("| params | flash (bytes) | RAM (bytes) | MACs | sparsity |") in section
+    front = section.split("### Rejected")[0]
+    assert table_row(front, "00").startswith(
+        "| 00 | 95.12 | 4,210 | 6,200 | 2.8 | 3,100 | 6,200 | 10,032 | 1,140,000 | 0.5 |")
+    assert table_row(front, "03").startswith(
+        "| 03 | 98.66 | 20,480 | 31,000 | 5.7 | 21,000 | n/a | n/a | n/a | 0.0 |")
