@@ -61,3 +61,25 @@ def test_bad_arguments():
         estimate_model(_conv_dense(), "int4")
     with pytest.raises(ValueError, match=r"expected a built tf_keras Model"):
         estimate_model(keras.Sequential([keras.layers.Dense(2)]))
+
+
+def test_fused_activation_layers_do_not_count_and_the_bound_holds_under_tflite_micro(
+        tmp_path, tiny_images):
+    from keras_autoopt.export import export_for_target
+    from keras_autoopt.measure import run_tflm
+
+    x, *_ = tiny_images
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(32, 3, padding="same"),
+        keras.layers.BatchNormalization(),
+        keras.layers.Activation("relu"),  # fused into the conv by the converter
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    estimate = estimate_model(model, "int8")
+    assert estimate.ram_bytes == 64 + 8 * 8 * 32  # the conv's pair, not 2 x 2,048
+    path = export_for_target(model, tmp_path / "m.tflite", "tflm", representative_data=x,
+                             min_top1_agreement=0.0).path
+    arena = run_tflm(path, x[:2]).arena_bytes
+    assert estimate.ram_bytes <= arena
