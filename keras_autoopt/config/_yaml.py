@@ -174,6 +174,10 @@ def load_config(path: str | os.PathLike) -> PipelineConfig:
             f"{path}, line {line}: Received: the byte {raw[exc.start]:#04x}, which is not "
             "UTF-8 text; expected a UTF-8 encoded YAML file.") from None
     root = None
+    too_deep = ConfigError(f"{path}: Received: YAML nested too deeply to read; expected a "
+                           "mapping of keys with short values.")
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        raise too_deep  # PyYAML's recursion would take seconds to hit its limit
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -181,8 +185,7 @@ def load_config(path: str | os.PathLike) -> PipelineConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(_yaml_error_message(exc, str(path), root)) from None
     except RecursionError:
-        raise ConfigError(f"{path}: Received: YAML nested too deeply to read; expected a "
-                          "mapping of keys with short values.") from None
+        raise too_deep from None
     if duplicate:
         raise ConfigError(duplicate)
     if data is None:
@@ -216,3 +219,30 @@ def make_config(**kwargs: Any) -> PipelineConfig:
         return PipelineConfig.model_validate(kwargs)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source="arguments")) from None
+
+
+#: Deepest ``[`` / ``{`` nesting read (a run configuration needs 3).
+MAX_FLOW_DEPTH = 64
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest nesting of flow collections (``[``, ``{``) outside quotes and comments."""
+    depth = deepest = 0
+    quote = None
+    for line in text.splitlines():
+        for char in line:
+            if quote is not None:
+                if char == quote:
+                    quote = None
+            elif char in "'\"":
+                quote = char
+            elif char == "#":
+                break
+            elif char in "[{":
+                depth += 1
+                deepest = max(deepest, depth)
+            elif char in "]}":
+                depth = max(depth - 1, 0)
+        quote = None  # a quote left open ends with its line here (a fast path only)
+    return deepest
+
