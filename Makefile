@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/transfer.py
 	$(BIN)/python benchmarks/pareto.py
 	$(BIN)/python benchmarks/faults.py
+	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/targets.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

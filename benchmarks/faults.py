@@ -29,7 +29,8 @@ alone gives (its oracle reloaded without `repair_reloaded_oracle`), and writes
 * QAT matrix: `benchmarks/_qat_matrix.py` (our HyperModels' layers and
   activations x the four QAT schemes): int8 exports passing verification.
 
-    python benchmarks/faults.py [--external-kills 3] [--distributed-runs 2] [--only NAME]
+    python benchmarks/faults.py [--external-kills 3] [--distributed-runs 2]
+        [--only untrusted|qat|bad_inputs]
 """
 
 from __future__ import annotations
@@ -301,13 +302,17 @@ def main() -> None:
     parser.add_argument("--external-kills", type=int, default=3)
     parser.add_argument("--distributed-runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=("untrusted", "qat"), default=None,
+    parser.add_argument("--only", choices=("untrusted", "qat", "bad_inputs"), default=None,
                         help="run one new section and merge it into the existing results")
     args = parser.parse_args()
     if args.only is not None:
         result = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
         if args.only == "untrusted":
             result["untrusted_files"] = _print_untrusted(untrusted_files())
+        elif args.only == "bad_inputs":
+            result["bad_inputs"] = bad_inputs()
+            print(f"bad input: {result['bad_inputs']['rejected_cleanly']}/"
+                  f"{result['bad_inputs']['tried']} refused cleanly")
         else:
             result["qat_matrix"] = _print_qat(qat_matrix())
         result.setdefault("commands", {})[args.only] = (
