@@ -31,7 +31,6 @@ __all__ = ["VELA_ACCELERATORS", "VelaError", "VelaReport", "run_vela"]
 
 # The accelerators and each family's default system config / memory mode are the
 # targets' (one list, `keras_autoopt.targets`); `run_vela` accepts the same names.
-_DEFAULT_SYSTEMS = VELA_DEFAULTS
 _CONFIG_FILE = "Arm/vela.ini"  # the configuration file bundled with ethos-u-vela
 _OPERATOR_COUNT = re.compile(r"^(CPU|NPU) operators = (\d+)", re.MULTILINE)
 _CPU_OPERATOR = re.compile(r"^\s*CPU: (\S+) = (.*?)(?: \(outputs \[.*\]\))?\s*$", re.MULTILINE)
@@ -175,8 +174,8 @@ def run_vela(
     path = Path(path)
     op_types = _op_types(path)  # also checks that the file exists and is a model
     family = accelerator.rsplit("-", 1)[0]
-    system_config = system_config or _DEFAULT_SYSTEMS[family][0]
-    memory_mode = memory_mode or _DEFAULT_SYSTEMS[family][1]
+    system_config = system_config or VELA_DEFAULTS[family][0]
+    memory_mode = memory_mode or VELA_DEFAULTS[family][1]
     command = _vela_command()
     with tempfile.TemporaryDirectory(prefix="keras_autoopt_vela_") as scratch:
         folder = Path(output_dir) if output_dir is not None else Path(scratch)

@@ -42,22 +42,14 @@ _BUILT_IN = (
     ),
     Target(
         name="ethos-u55-128",
-        runtime="vela",
-        quantizations=("int8",),
-        fixed_batch=True,
+        runtime="vela",  # int8 only, batch 1, the family's system config (Target derives them)
         accelerator="ethos-u55-128",
-        system_config="Ethos_U55_High_End_Embedded",
-        memory_mode="Shared_Sram",
         description="Arm Ethos-U55 NPU, 128 MACs/cycle, compiled by Vela: full int8, batch 1.",
     ),
     Target(
         name="ethos-u65-256",
-        runtime="vela",
-        quantizations=("int8",),
-        fixed_batch=True,
+        runtime="vela",  # int8 only, batch 1, the family's system config (Target derives them)
         accelerator="ethos-u65-256",
-        system_config="Ethos_U65_High_End",
-        memory_mode="Dedicated_Sram",
         description="Arm Ethos-U65 NPU, 256 MACs/cycle, compiled by Vela: full int8, batch 1.",
     ),
 )
