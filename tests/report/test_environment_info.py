@@ -6,6 +6,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 import keras_autoopt.report as report_package
 from keras_autoopt.report import _environment, environment_info
 
@@ -40,7 +42,9 @@ def test_keys_and_versions():
     info = environment_info()
     assert info["python"] == platform.python_version()
     assert isinstance(info["platform"], str) and info["platform"]
-    packages = {_normalized(name): name for name in info if name not in ("python", "platform")}
+    assert info["cpu"] is None or (isinstance(info["cpu"], str) and info["cpu"])
+    machine = ("python", "platform", "cpu")
+    packages = {_normalized(name): name for name in info if name not in machine}
     assert {_normalized(name) for name in CORE} <= set(packages)
     assert set(packages) <= _declared_dependencies() | {"keras-autoopt"}  # only what it uses
     installed = _installed_versions()
@@ -60,6 +64,44 @@ def test_missing_package_maps_to_none(monkeypatch):
     info = environment_info()
     assert info["ai-edge-litert"] is None
     assert info["numpy"] == real_version("numpy")
+
+
+_X86 = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz
+flags\t\t: fpu sse4_2 avx2 fma avx512f avx512_vnni avx512bw
+processor\t: 1
+model name\t: another model, not read
+"""
+_ARM = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm asimddp i8mm
+CPU implementer\t: 0x41
+"""
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "expected"),
+    [
+        (_X86, "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz (fma avx2 avx512f avx512_vnni)"),
+        (_ARM, "asimd asimddp i8mm"),
+        ("model name : Plain CPU\nflags : fpu sse2\n", "Plain CPU"),
+    ],
+)
+def test_cpu_names_its_model_and_latency_features(tmp_path, monkeypatch, cpuinfo, expected):
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo, encoding="utf-8")
+    monkeypatch.setattr(_environment, "CPUINFO", path)
+    monkeypatch.setattr(_environment.platform, "processor", lambda: "")
+    assert environment_info()["cpu"] == expected
+
+
+def test_cpu_without_cpuinfo_falls_back_to_platform(tmp_path, monkeypatch):
+    monkeypatch.setattr(_environment, "CPUINFO", tmp_path / "missing")
+    monkeypatch.setattr(_environment.platform, "processor", lambda: "arm")
+    assert environment_info()["cpu"] == "arm"
+    monkeypatch.setattr(_environment.platform, "processor", lambda: "")
+    assert environment_info()["cpu"] is None
 
 
 def test_report_package_never_imports_tensorflow_or_pyplot():
