@@ -5,7 +5,7 @@ the modes it runs, a fixed batch of 1, int8 input / output, a C array.
 """
 
 from keras_autoopt.export._c_source import write_c_source
-from keras_autoopt.export._for_target import export_for_target
+from keras_autoopt.export._for_target import convert_for_target, export_for_target
 from keras_autoopt.export._tflite import EXPORT_MODES, ExportResult, export_tflite
 from keras_autoopt.export._verification import (
     DEFAULT_MAX_ACCURACY_DROP,
@@ -25,6 +25,7 @@ __all__ = [
     "VERIFY_LEVELS",
     "ExportResult",
     "ExportVerificationError",
+    "convert_for_target",
     "export_for_target",
     "export_tflite",
     "write_c_source",

@@ -7,12 +7,17 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from keras_autoopt._backend import keras
+from keras_autoopt._checks import check_positive_int
+from keras_autoopt.export._arguments import _check_data, _input_spec
 from keras_autoopt.export._c_source import _check_identifier, write_c_source
+from keras_autoopt.export._converter import _convert
 from keras_autoopt.export._tflite import ExportResult, export_tflite
 from keras_autoopt.targets import Target, get_target
 
-__all__ = ["export_for_target"]
+__all__ = ["convert_for_target", "export_for_target"]
 
 # `export_tflite` arguments that the target sets.
 _SET_BY_TARGET = {"batch_size": "fixed_batch", "int8_io": "int8_io"}
@@ -84,3 +89,75 @@ def export_for_target(
         return result
     c_files = write_c_source(result.path, result.path.parent, name=c_name)
     return dataclasses.replace(result, c_files=c_files)
+
+
+def convert_for_target(
+    model: keras.Model,
+    target: str | Target | Mapping[str, Any],
+    mode: str | None = None,
+    *,
+    representative_data: np.ndarray | None = None,
+    num_calibration_samples: int = 8,
+    untrained: bool = False,
+) -> bytes:
+    """The ``.tflite`` bytes `export_for_target` would write, converted but not verified.
+
+    For sizing a model **before it is trained**: the file's bytes and the
+    arena TFLite Micro plans for it follow from the layers and their shapes,
+    not from the weights' values, as long as no weight is trivially zero or
+    one (the converter folds those away). With ``untrained=True`` the
+    conversion runs on random weights in [0.25, 1) (the model's own are put
+    back afterwards), so an untrained model converts to the trained one's
+    graph. Nothing is verified (the outputs of an untrained model mean
+    nothing) and nothing is written.
+
+    Args:
+        model: A built ``tf_keras`` model.
+        target: As `export_for_target`.
+        mode: As `export_for_target`.
+        representative_data: Model inputs to calibrate an int8 conversion
+            (required for ``int8``); the first ``num_calibration_samples`` are used.
+        num_calibration_samples: Calibration samples (a positive integer): the
+            quantization scales they give do not change the file's layout.
+        untrained: Convert with random non-trivial weights in place of the
+            model's (for an untrained model; see above).
+
+    Returns:
+        The flatbuffer's bytes.
+
+    Raises:
+        ValueError: As `export_for_target`, or for int8 without
+            ``representative_data``; all before any conversion.
+        TypeError: If ``model`` is not a tf_keras model.
+    """
+    target = get_target(target)
+    mode = target.default_mode if mode is None else target.check_mode(mode)
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"Received: model of type {type(model).__name__}; expected a tf_keras Model.")
+    count = check_positive_int("num_calibration_samples", num_calibration_samples)
+    calibration = None
+    if mode == "int8":
+        if representative_data is None:
+            raise ValueError(
+                "Received: representative_data=None with mode='int8'; expected an array of model "
+                "inputs, shape (n, *input_shape), to calibrate the int8 quantization.")
+        calibration = _check_data("representative_data", representative_data,
+                                  _input_spec(model))[:count]
+    if not untrained:
+        return _convert(model, mode, calibration, target.int8_io,
+                        1 if target.fixed_batch else None)
+    # Weights of an untrained model are zeros and ones in places (biases, batch-norm
+    # offsets and scales) that the converter folds away: an `x + 0` loses its ADD and two
+    # zero biases share one buffer, so the file and TFLite Micro's arena come out smaller
+    # than the trained model's. Non-trivial values, set for the conversion only, keep the
+    # trained model's graph.
+    saved = model.get_weights()
+    rng = np.random.default_rng(0)
+    try:
+        model.set_weights([rng.uniform(0.25, 1.0, w.shape).astype(w.dtype)
+                           if np.issubdtype(w.dtype, np.floating) else w for w in saved])
+        return _convert(model, mode, calibration, target.int8_io,
+                        1 if target.fixed_batch else None)
+    finally:
+        model.set_weights(saved)

@@ -268,7 +268,7 @@ def check_tflm(
     path: str | os.PathLike,
     x: np.ndarray,
     *,
-    max_steps: int = 2,
+    max_steps: int = 4,
     arena_size: int = DEFAULT_ARENA_SIZE,
     timeout: float = 600.0,
 ) -> TFLMCheck:
@@ -279,10 +279,12 @@ def check_tflm(
             of 1.
         x: Real-valued samples of shape ``(n, *input_shape)``, n >= 1.
         max_steps: How many quantization steps of the output tensor a
-            quantized output may differ by. The default, 2, allows for TFLM's
-            reference int8 softmax, which rounds differently from LiteRT's
-            optimized one (up to 2 steps measured on small classifiers; 1 step
-            on other ops).
+            quantized output may differ by. TFLM's reference int8 kernels
+            round differently from LiteRT's optimized ones, and the
+            differences add up along the graph: measured up to 2 steps on
+            small classifiers through softmax, 3 on one with ELU activations
+            (its top-1 labels all the same). The default, 4, allows for
+            that; a kernel that is wrong is off by far more.
         arena_size: Passed to `run_tflm`.
         timeout: Passed to `run_tflm`.
 

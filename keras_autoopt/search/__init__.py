@@ -21,7 +21,7 @@ from keras_autoopt.search._distributed import (
     distributed_env,
     distributed_role,
 )
-from keras_autoopt.search._estimates import ModelEstimate, estimate_model
+from keras_autoopt.search._estimates import ModelEstimate, estimate_model, measure_before_training
 from keras_autoopt.search._greedy_oracle import GreedyOracle
 from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, Objective, parse_objectives
 from keras_autoopt.search._optimizers import (
@@ -73,6 +73,7 @@ __all__ = [
     "check_setup",
     "debug_enabled",
     "estimate_model",
+    "measure_before_training",
     "failure_reason",
     "failures_stop_cleanly",
     "set_debug",

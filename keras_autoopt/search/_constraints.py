@@ -176,8 +176,9 @@ class Constraints:
         stores a weight in one byte, other modes in 2 or 4; every file adds
         at least `TFLITE_FLOOR_BYTES`), so rejecting on it never rejects a
         model that could fit. With an ``estimate`` (`estimate_model`), its
-        ``flash_bytes`` and ``ram_bytes`` (lower bounds) and ``macs``
-        (exact) are checked against the device budgets.
+        ``flash_bytes`` and ``ram_bytes`` (lower bounds, or the figures of
+        the untrained model's conversion: `measure_before_training`) and
+        ``macs`` (exact) are checked against the device budgets.
 
         Args:
             params: The model's parameter count (``model.count_params()``).
@@ -209,9 +210,13 @@ class Constraints:
                                       ("ram_bytes", self.max_ram_bytes, ">="),
                                       ("macs", self.max_macs, "=")):
                 value = getattr(estimate, key)
-                if limit is not None and value > limit:
-                    reasons.append(f"{key} {bound} {value:,} (estimated from the built "
-                                   f"model, {estimate.mode}) > max_{key} {limit:,}")
+                if limit is None or value <= limit:
+                    continue
+                if getattr(estimate, "measured", False) and key != "macs":
+                    how = f"measured on the untrained model's {estimate.mode} conversion"
+                else:
+                    how = f"estimated from the built model, {estimate.mode}"
+                reasons.append(f"{key} {bound} {value:,} ({how}) > max_{key} {limit:,}")
         return "; ".join(reasons) or None
 
     def check_measured(self, metrics: Mapping[str, Any]) -> str | None:

@@ -21,7 +21,7 @@ from keras_autoopt.distill import (
     DistillationSpace,
 )
 from keras_autoopt.search._constraints import Constraints
-from keras_autoopt.search._estimates import estimate_model
+from keras_autoopt.search._estimates import estimate_model, measure_before_training
 from keras_autoopt.search._gradients import _forget_custom_gradients, _gradient_registry
 from keras_autoopt.search._legacy import rename_legacy_hyperparameters
 from keras_autoopt.search._objectives import BUILTIN_OBJECTIVES, parse_objectives
@@ -174,6 +174,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         self.constraints = within_budgets(constraints or Constraints(), self.target)
         self.compression = for_target(compression, self.target)
         check_measurable(self.objectives, self.constraints, self.target)
+        self._sizes: dict[tuple[str, str], Any] = {}  # (architecture, mode) -> estimate
         self.teacher = teacher
         self.distillation = DistillationSpace(temperature, alpha)
         self.temperature = self.distillation.temperature
@@ -287,6 +288,11 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         params = int(model.count_params())
         estimate = estimate_model(model, choices["quantization"])
         reason = self.constraints.check_before_training(params, estimate)
+        budgets = (self.constraints.max_flash_bytes, self.constraints.max_ram_bytes)
+        if reason is None and self.target.runtime != "vela" and budgets != (None, None):
+            estimate = self._measured_estimate(model, choices["quantization"], x)
+            reason = (estimate if isinstance(estimate, str)
+                      else self.constraints.check_before_training(params, estimate))
         if reason is not None:
             raise RejectedTrialError(f"{REJECTED_PREFIX} {reason}")
         x_val, y_val = validation_data
@@ -336,6 +342,18 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         if self.oracle.objective.name not in results:  # keras-tuner's MultiObjective
             results[self.oracle.objective.name] = float(self.oracle.objective.get_value(results))
         return results
+
+    def _measured_estimate(self, model: keras.Model, mode: str, x):
+        """`measure_before_training`'s estimate (cached per architecture), or why TFLM fails."""
+        from keras_autoopt.measure import TFLMError
+
+        key = (model.to_json(), mode)
+        if key not in self._sizes:
+            try:
+                self._sizes[key] = measure_before_training(model, self.target, mode, x)
+            except TFLMError as error:
+                self._sizes[key] = f"TFLite Micro cannot run the untrained model: {error.reason}"
+        return self._sizes[key]
 
     def _compress(self, model: keras.Model, choices: dict[str, Any], x, y) -> keras.Model:
         plan = self.compression.plan(choices) if self.compression is not None else None

@@ -16,6 +16,7 @@ from keras_autoopt._backend import keras
 from keras_autoopt.export import (
     ExportResult,
     _tflite,
+    convert_for_target,
     export_for_target,
     export_tflite,
     write_c_source,
@@ -208,6 +209,31 @@ def test_a_mode_the_target_cannot_run_fails_before_converting(model, tmp_path, m
     with pytest.raises(ValueError, match=r"Received: name='model-data'; expected a C identifier"):
         export_for_target(model, tmp_path / "m.tflite", "tflm", c_name="model-data")
     assert not list(tmp_path.iterdir())
+
+
+def test_convert_for_target_gives_the_exported_layout_unverified(model, tiny_images, tmp_path):
+    x_train, *_ = tiny_images
+    exported = export_for_target(model, tmp_path / "m.tflite", "tflm",
+                                 representative_data=x_train).path.read_bytes()
+    converted = convert_for_target(model, "tflm", representative_data=x_train[:3],
+                                   num_calibration_samples=2)
+    assert len(converted) == len(exported)  # other scales, same layout
+    path = tmp_path / "c.tflite"
+    path.write_bytes(converted)
+    inputs, outputs = _io(path)
+    assert inputs[0]["shape_signature"].tolist() == [1, 8, 8, 1]
+    assert (inputs[0]["dtype"], outputs[0]["dtype"]) == (np.int8, np.int8)
+    # An untrained model converts as well: nothing is verified.
+    untrained = keras.models.clone_model(model)
+    assert len(convert_for_target(untrained, "tflm", representative_data=x_train)) > 0
+    with pytest.raises(ValueError, match=r"Received: mode='dynamic' for target 'tflm'"):
+        convert_for_target(model, "tflm", "dynamic")
+    with pytest.raises(ValueError, match=r"Received: representative_data=None with mode='int8'"):
+        convert_for_target(model, "tflm")
+    with pytest.raises(ValueError, match=r"Received: num_calibration_samples=0"):
+        convert_for_target(model, "tflm", representative_data=x_train, num_calibration_samples=0)
+    with pytest.raises(TypeError, match=r"Received: model of type str"):
+        convert_for_target("model", "tflm", representative_data=x_train)
 
 
 # ---- the C array -------------------------------------------------------------------------

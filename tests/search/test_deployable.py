@@ -342,6 +342,14 @@ def test_a_tflm_search_exports_int8_and_measures_flash_ram_and_macs(tiny_images,
         assert estimate.ram_bytes <= metric("ram_bytes") <= 262_144  # the TFLM arena
         assert metric("target_runs") == 1.0 and metric("feasible") == 1.0
         assert (folder / "model_data.cc").is_file() and (folder / "model_data.h").is_file()
+    # The budgets were checked before training on the untrained model's conversion: its
+    # arena is the trained one's, its file at most a few bytes smaller (shared zero biases).
+    measured = {(m.flash_bytes, m.ram_bytes) for m in tuner._sizes.values()}
+    assert all(m.measured for m in tuner._sizes.values())
+    for trial in trials:
+        metric = trial.metrics.get_last_value
+        assert any(ram == metric("ram_bytes") and 0.97 * metric("flash_bytes") <= flash
+                   <= metric("flash_bytes") for flash, ram in measured), (measured, trial)
 
 
 def test_a_target_refuses_what_it_cannot_run_or_measure_before_any_trial(tmp_path):
@@ -367,3 +375,22 @@ def test_device_budgets_reject_before_training(tiny_images, tmp_path):
     for trial in tuner.oracle.trials.values():
         assert trial.status == "FAILED" and REJECTED_PREFIX in trial.message
         assert "ram_bytes >= " in trial.message and "> max_ram_bytes 60" in trial.message
+
+
+def test_a_budget_between_the_bound_and_the_measured_arena_rejects_before_training(
+        tiny_images, tmp_path):
+    from keras_autoopt.search._estimates import estimate_model
+
+    x, y, xv, yv = tiny_images
+    _CountingHyperModel.fits = 0
+    hypermodel = _hypermodel(_CountingHyperModel)
+    bound = estimate_model(hypermodel.build(kt.HyperParameters()), "int8").ram_bytes
+    # TFLite Micro's arena holds its tensor and node structures too: well over the
+    # activations' bound (a few hundred bytes here), so the bound alone lets this through.
+    tuner = _tuner(tmp_path, max_trials=1, hypermodel=hypermodel,
+                   constraints=Constraints(max_ram_bytes=bound + 1), target="tflm")
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    assert _CountingHyperModel.fits == 0
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "FAILED" and REJECTED_PREFIX in trial.message
+    assert "(measured on the untrained model's int8 conversion) > max_ram_bytes" in trial.message

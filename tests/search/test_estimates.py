@@ -83,3 +83,27 @@ def test_fused_activation_layers_do_not_count_and_the_bound_holds_under_tflite_m
                              min_top1_agreement=0.0).path
     arena = run_tflm(path, x[:2]).arena_bytes
     assert estimate.ram_bytes <= arena
+
+
+def test_measure_before_training_matches_the_trained_export(tmp_path, tiny_images):
+    from keras_autoopt.export import export_for_target
+    from keras_autoopt.measure import run_tflm
+    from keras_autoopt.search import measure_before_training
+
+    x, y, *_ = tiny_images
+    model = _conv_dense()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    before = measure_before_training(model, "tflm", "int8", x)
+    weights = [w.copy() for w in model.get_weights()]
+    assert before.measured and before.macs == estimate_model(model).macs
+    assert all((a == b).all() for a, b in zip(weights, model.get_weights(), strict=True))
+    model.fit(x, y, epochs=2, verbose=0)
+    path = export_for_target(model, tmp_path / "m.tflite", "tflm", representative_data=x,
+                             min_top1_agreement=0.0).path
+    assert before.ram_bytes == run_tflm(path, x[:1]).arena_bytes
+    size = path.stat().st_size
+    assert 0.97 * size <= before.flash_bytes <= size
+    # On LiteRT targets only flash is measured; on Vela targets nothing (weight compression).
+    host = measure_before_training(model, "host", "float32", x)
+    assert host.measured and host.ram_bytes == estimate_model(model, "float32").ram_bytes
+    assert not measure_before_training(model, "ethos-u55-128", "int8", x).measured
