@@ -133,6 +133,11 @@ def test_multi_objective_sections(tmp_path):
     assert load_config(_write(tmp_path, "objectives: [val_accuracy, params]\n", "c.yaml")) \
         .oracle_name() == "nsga2"
     assert not load_config(_write(tmp_path, "seed: 1\n", "d.yaml")).multi_objective
+    assert load_config(_write(tmp_path, "objectives: [val_f1, gzip_bytes]\n", "e.yaml")) \
+        .objectives == [["val_f1", "max"], ["gzip_bytes", "min"]]
+    with pytest.raises(ConfigError, match=r"Received: objectives=\{'val_f1': 'min'\}; expected "
+                                          r"direction 'max' for objective 'val_f1'"):
+        load_config(_write(tmp_path, "objectives: {val_f1: min}\n", "f.yaml"))
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,8 @@ def test_run_writes_every_artifact(small_run):
         assert (out / name).is_file(), name
     for mode in ("float32", "dynamic", "float16", "int8"):
         assert (out / "models" / f"best_{mode}.tflite").stat().st_size > 1000
+        assert (out / f"confusion_best_{mode}.png").stat().st_size > 1000
+        assert f"(confusion_best_{mode}.png)" in (out / "report.md").read_text()
 
 
 def test_report_schema_and_numbers(small_run, digits):
@@ -67,6 +69,12 @@ def test_report_schema_and_numbers(small_run, digits):
         assert 0.8 < model["accuracy"] <= 1.0
         assert model["latency_us_median"] > 0
         assert model["params"] == result.best_model.count_params()
+        confusion = np.array(model["confusion"])
+        assert confusion.shape == (10, 10) and confusion.sum() == 270
+        assert np.trace(confusion) / 270 == pytest.approx(model["accuracy"])
+        assert 0.8 < model["f1_macro"] <= 1.0
+        assert model["train_s"] is None  # refit: not timed
+    assert all(t["train_s"] is None and t["val_f1"] is None for t in report["trials"])
     assert models["dynamic"]["size_bytes"] < models["float16"]["size_bytes"] \
         < models["float32"]["size_bytes"]
     assert report["environment"]["tensorflow"].startswith("2.21")
@@ -230,6 +238,14 @@ def test_multi_objective_run_reports_the_front(digits, tmp_path):
     assert {f"pareto_{trial_id}" for trial_id in pareto["front"]} <= rows
     for name in ("pareto_accuracy_vs_gzip", "pareto_accuracy_vs_latency"):
         assert result.paths.plots[name].stat().st_size > 1000
+    trials = {t["trial_id"]: t for t in result.report["trials"]}
+    assert all(t["train_s"] > 0 and 0 <= t["val_f1"] <= 1 for t in trials.values())
+    best_id = result.report["search"]["best_trial_id"]
+    for model in result.report["models"]:
+        trial_id = model["name"].removeprefix("pareto_") if model["name"].startswith(
+            "pareto_") else best_id
+        assert model["train_s"] == trials[trial_id]["train_s"]
+        assert result.paths.plots[f"confusion_{model['name']}"].stat().st_size > 1000
     assert "Pareto front" in result.paths.markdown.read_text()
     assert "val_accuracy=" in stream.getvalue() and "gzip_bytes=" in stream.getvalue()
     again = run_pipeline(digits, tmp_path, hypermodel=_small_hypermodel(digits),
@@ -237,6 +253,38 @@ def test_multi_objective_run_reports_the_front(digits, tmp_path):
     assert [t["trial_id"] for t in again.report["pareto"]["trials"]] == \
         [t["trial_id"] for t in pareto["trials"]]
     assert again.report["pareto"]["front"] == pareto["front"]
+
+
+def test_a_tflm_run_exports_and_recommends_only_what_runs_on_the_microcontroller(
+        digits, tmp_path):
+    from keras_autoopt.measure import check_tflm
+
+    config = {**MULTI, "trials": 2, "objectives": ["val_accuracy", "flash_bytes"],
+              "target": "tflm", "export_modes": ["float32", "dynamic", "float16", "int8"],
+              "compression_space": {"sparsities": [0.0], "clusters": [0], "prune_epochs": 1,
+                                    "cluster_epochs": 1},
+              "compress": {"max_accuracy_drop": 0.05, "sparsities": [0.5], "prune_epochs": 1,
+                           "cluster_counts": [8], "cluster_epochs": 1, "qat_epochs": 0}}
+    result = run_pipeline(digits, tmp_path, hypermodel=_small_hypermodel(digits), **config)
+    models = result.report["models"]
+    assert [m["name"] for m in models if m["name"].startswith("best_")] == ["best_int8"]
+    assert models[-1]["name"].startswith("compressed_")
+    for model in models:
+        path = tmp_path / model["path"]
+        assert model["mode"] == "int8" and model["device"]["target"] == "tflm", model
+        assert model["device"]["flash_bytes"] == path.stat().st_size
+        assert model["device"]["reason"] is None and model["device"]["tflm_compatible"]
+        check = check_tflm(path, digits.x_val[:8])  # batch 1, runs under TFLite Micro
+        assert check.compatible and check.arena_bytes == model["device"]["ram_bytes"]
+        assert (path.parent / f"{path.stem}.cc").is_file() or \
+            (path.parent / "model_data.cc").is_file()
+    front = [m for m in models if m["name"].startswith("pareto_")]
+    assert front and all(m["top1_agreement"] is not None for m in front)  # trial's check
+    markdown = result.paths.markdown.read_text()
+    assert "### On the target: tflm" in markdown and "| fits tflm |" in markdown
+    assert "Budgets: flash 1,048,576 bytes, RAM 262,144 bytes." in markdown
+    assert "pareto_accuracy_vs_flash" in result.paths.plots
+    assert "pareto_accuracy_vs_ram" in result.paths.plots
 
 
 def test_multi_objective_constraints_and_teacher_are_checked_first(digits, tmp_path):

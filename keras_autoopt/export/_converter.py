@@ -41,13 +41,22 @@ def _fixed_batch_converter(model: keras.Model, batch_size: int) -> tf.lite.TFLit
 
 
 def _convert(model: keras.Model, mode: str, calibration: np.ndarray | None,
-             int8_io: bool = True, batch_size: int | None = None) -> bytes:
+             int8_io: bool = True, batch_size: int | None = None, sparse: bool = False) -> bytes:
+    """The ``.tflite`` bytes of ``model`` in ``mode``; ``sparse`` adds the sparse-tensor encoding.
+
+    With ``sparse`` the converter stores weight tensors with 30 % zeros or
+    more in TFLite's sparse format (``Optimize.EXPERIMENTAL_SPARSITY``; see
+    `keras_autoopt.export._sparse`). Without it the bytes are unchanged.
+    """
     if batch_size is None:
         converter = tf.lite.TFLiteConverter.from_keras_model(model)
     else:
         converter = _fixed_batch_converter(model, batch_size)
-    if mode != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    optimizations = [] if mode == "float32" else [tf.lite.Optimize.DEFAULT]
+    if sparse:
+        optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    if optimizations:
+        converter.optimizations = optimizations
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if mode == "int8":

@@ -14,6 +14,7 @@ from keras_autoopt._checks import check_positive_int
 from keras_autoopt.export._arguments import _check_data, _input_spec
 from keras_autoopt.export._c_source import _check_identifier, write_c_source
 from keras_autoopt.export._converter import _convert
+from keras_autoopt.export._sparse import _check_sparse
 from keras_autoopt.export._tflite import ExportResult, export_tflite
 from keras_autoopt.targets import Target, get_target
 
@@ -21,6 +22,12 @@ __all__ = ["convert_for_target", "export_for_target"]
 
 # `export_tflite` arguments that the target sets.
 _SET_BY_TARGET = {"batch_size": "fixed_batch", "int8_io": "int8_io"}
+
+# Runtimes that cannot read sparse tensors, and why.
+_NO_SPARSE = {
+    "tflm": "TFLite Micro has no sparse kernels",
+    "vela": "Vela (Arm Ethos-U) does not compile sparse tensors",
+}
 
 
 def export_for_target(
@@ -30,6 +37,7 @@ def export_for_target(
     mode: str | None = None,
     *,
     c_name: str = "model_data",
+    sparse: bool | str | None = None,
     **export_kwargs: Any,
 ) -> ExportResult:
     """Export ``model`` to ``.tflite`` for ``target``, verified as `export_tflite` verifies.
@@ -41,6 +49,12 @@ def export_for_target(
     ``fixed_batch``, int8 input and output tensors as its ``int8_io`` says,
     and, for a ``c_source`` target, the C array written beside the file
     (``<c_name>.h`` and ``<c_name>.cc``, see `write_c_source`).
+
+    Pruned weights get TFLite's sparse encoding where the runtime reads it:
+    ``sparse=None`` (the default) stands for ``"auto"`` on LiteRT and
+    XNNPACK targets (the sparse file kept only if smaller or faster, see
+    `export_tflite`) and for False on TFLite Micro and Vela targets, which
+    have no sparse tensors and refuse ``sparse=True``.
 
     The budgets (``flash_bytes``, ``ram_bytes``) are not checked here: they
     are constraints of the search and of the measurement.
@@ -54,6 +68,8 @@ def export_for_target(
             (`Target.default_mode`: ``"int8"`` when allowed).
         c_name: The C array's name and the C files' stem, a C identifier;
             used by ``c_source`` targets.
+        sparse: None (the target's default), False, True or ``"auto"``, as
+            `export_tflite`'s; ``"auto"`` is False on TFLite Micro and Vela.
         **export_kwargs: Passed to `export_tflite` (``representative_data``,
             ``verify_data``, ``verify_labels``, ``verify``, limits), except
             ``batch_size`` and ``int8_io``, which the target sets.
@@ -65,7 +81,8 @@ def export_for_target(
     Raises:
         ValueError: For an unknown target or an invalid target field, a
             mode the target does not run, ``batch_size`` or ``int8_io`` in
-            ``export_kwargs``, a ``c_name`` that is not a C identifier, or as
+            ``export_kwargs``, a ``c_name`` that is not a C identifier,
+            ``sparse=True`` for a TFLite Micro or Vela target, or as
             `export_tflite`; all before any conversion.
         ExportVerificationError: As `export_tflite` (nothing is written).
     """
@@ -79,12 +96,23 @@ def export_for_target(
                 f"e.g. target.replace({field}=...)).")
     if target.c_source:
         _check_identifier(c_name)
+    no_sparse = _NO_SPARSE.get(target.runtime)
+    if sparse is None:
+        sparse = False if no_sparse else "auto"
+    elif _check_sparse(sparse) is True and no_sparse:
+        raise ValueError(
+            f"Received: sparse=True for target {target.name!r}; expected False or 'auto': "
+            f"{no_sparse}.")
     result = export_tflite(
         model, path, mode,
         batch_size=1 if target.fixed_batch else None,
         int8_io=target.int8_io,
+        sparse=False if no_sparse else sparse,
         **export_kwargs,
     )
+    if no_sparse:
+        result = dataclasses.replace(
+            result, sparse_reason=f"not tried: target runtime {target.runtime!r}: {no_sparse}")
     if not target.c_source:
         return result
     c_files = write_c_source(result.path, result.path.parent, name=c_name)

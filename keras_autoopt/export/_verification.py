@@ -62,10 +62,11 @@ VERIFY_LEVELS = ("strict", "sanity")
   (`DEFAULT_MIN_TOP1_AGREEMENT` of the mode), or its accuracy is more than
   ``max_accuracy_drop`` below Keras's; for the models a user ships.
 - ``"sanity"``: the export fails only when it is broken: top-1 agreement under
-  ``min_top1_agreement`` (`SANITY_MIN_TOP1_AGREEMENT`), NaN or infinite
-  outputs, or outputs of another shape. The differences and the accuracy drop
-  are measured, not checked; for search trials, which are judged on the
-  ``.tflite`` itself.
+  ``min_top1_agreement`` (`SANITY_MIN_TOP1_AGREEMENT`; with labels, only
+  together with an accuracy more than `SANITY_MAX_ACCURACY_DROP` below
+  Keras's), NaN or infinite outputs, or outputs of another shape. The
+  differences and the accuracy drop are measured, not checked; for search
+  trials, which are judged on the ``.tflite`` itself.
 
 Both fail an export the converter rejects (its own error, raised as is).
 """
@@ -75,6 +76,16 @@ SANITY_MIN_TOP1_AGREEMENT = 0.9
 
 Trained models agreed on >= 99.5 % of samples in every mode; 90 % is where
 an export stops being a lossy copy of its model (see `export_tflite`).
+"""
+
+
+SANITY_MAX_ACCURACY_DROP = 0.05
+"""With labels, a ``verify="sanity"`` export whose top-1 agreement is under the minimum
+fails only if its accuracy is also more than this below Keras's (5 points).
+
+Measured in the demo's search: a ConvNet at 33 % validation accuracy agreed with its int8
+file on 81.5 % of samples while the file scored 30.4 % (2.6 points less): a lossy copy of a
+weak model, not a broken file; a broken export falls towards chance.
 """
 
 
@@ -242,6 +253,11 @@ def _verify(
         drop = (keras_correct - tflite_correct) / n
         accuracy_failed = strict and drop > max_accuracy_drop
     agreement_failed = agreement < min_top1_agreement
+    if not strict and labels is not None and len(got) == n:
+        # A weak model's outputs sit near its decision boundaries, where rounding flips the
+        # top-1 class of many samples without making the file worse: with labels, a sanity
+        # check fails on disagreement only when the file also loses accuracy.
+        agreement_failed = agreement_failed and drop > SANITY_MAX_ACCURACY_DROP
     outputs_failed = (strict and not max_abs_diff <= tolerance) or agreement_failed
     figures = _Figures(max_abs_diff, agreement, keras_accuracy, tflite_accuracy, n)
     if same_shape and not non_finite and not outputs_failed and not accuracy_failed:

@@ -1,4 +1,8 @@
-"""What a ``.tflite`` file costs and how well it does: size, gzip size, accuracy, latency."""
+"""What a ``.tflite`` file costs and how well it does: size, gzip size, accuracy, latency.
+
+Besides top-1 accuracy, the quality figures are the macro-averaged precision,
+recall and F1 and the confusion matrix.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +37,16 @@ class TFLiteMetrics:
         latency_us_median: Median wall time of one single-sample
             ``invoke()``, in microseconds, after warm-up.
         latency_runs: Number of timed ``invoke()`` calls behind the median.
+        precision_macro: Precision on the test set, averaged over the classes
+            that occur in the labels or the predictions (a class never
+            predicted counts 0, as scikit-learn's ``zero_division=0``).
+        recall_macro: Recall on the test set, averaged over the same classes.
+        f1_macro: F1 score on the test set, the mean of the per-class F1
+            scores over the same classes (not the F1 of the two means).
+        confusion: The confusion matrix on the test set: ``confusion[i][j]``
+            test samples of class ``i`` were predicted as class ``j``. It has
+            one row and one column per output class of the model (two for a
+            single sigmoid output); its entries sum to the number of samples.
 
     """
 
@@ -41,6 +55,10 @@ class TFLiteMetrics:
     accuracy: float
     latency_us_median: float
     latency_runs: int
+    precision_macro: float
+    recall_macro: float
+    f1_macro: float
+    confusion: list[list[int]]
 
     def to_dict(self) -> dict:
         """Return the measurements as a JSON-serializable dict.
@@ -106,6 +124,42 @@ def _check_labels_fit(y_test: np.ndarray, runner: TFLiteRunner) -> None:
         )
 
 
+def _output_classes(outputs: np.ndarray, y_test: np.ndarray) -> int:
+    """The model's number of classes, read from its outputs (a sigmoid output scores 2)."""
+    per_sample = int(np.prod(outputs.shape[1:])) if outputs.ndim > 1 else 1
+    return max(per_sample, 2, int(y_test.max()) + 1)
+
+
+def classification_figures(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: int
+) -> dict[str, float | list[list[int]]]:
+    """Macro precision, recall and F1 and the confusion matrix of predicted labels.
+
+    Args:
+        y_true: The true class indices, shape ``(n,)``.
+        y_pred: The predicted class indices, shape ``(n,)``.
+        classes: The number of classes: the confusion matrix is
+            ``classes`` x ``classes``; every label must be below it.
+
+    Returns:
+        ``{"precision_macro", "recall_macro", "f1_macro", "confusion"}``, the
+        fields of `TFLiteMetrics` of the same names.
+
+    """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, average="macro", zero_division=0
+    )
+    confusion = confusion_matrix(y_true, y_pred, labels=np.arange(classes))
+    return {
+        "precision_macro": float(precision),
+        "recall_macro": float(recall),
+        "f1_macro": float(f1),
+        "confusion": [[int(count) for count in row] for row in confusion],
+    }
+
+
 def measure_tflite(
     path: str | os.PathLike,
     x_test: np.ndarray,
@@ -118,7 +172,8 @@ def measure_tflite(
     """Measure a ``.tflite`` file under LiteRT.
 
     Accuracy runs every test sample through `TFLiteRunner` one at a time
-    (quantized inputs and outputs are handled). Latency feeds the first test
+    (quantized inputs and outputs are handled); the macro precision, recall
+    and F1 and the confusion matrix come from the same predictions. Latency feeds the first test
     sample, runs ``warmup_runs`` untimed ``invoke()`` calls, then times
     ``latency_runs`` calls one by one with ``time.perf_counter_ns`` and takes
     the median, which shrugs off the odd scheduler hiccup.
@@ -167,7 +222,9 @@ def measure_tflite(
         ) from error
     _check_labels_fit(y_test, runner)
     outputs = runner.predict(x_test, batch_size=1)
-    accuracy = float(np.mean(top1_labels(outputs) == y_test))
+    predicted = top1_labels(outputs)
+    accuracy = float(np.mean(predicted == y_test))
+    quality = classification_figures(y_test, predicted, _output_classes(outputs, y_test))
 
     runner.set_input(x_test[:1])
     invoke = runner.interpreter.invoke
@@ -186,4 +243,5 @@ def measure_tflite(
         accuracy=accuracy,
         latency_us_median=statistics.median(timings_ns) / 1000.0,
         latency_runs=latency_runs,
+        **quality,
     )

@@ -69,6 +69,14 @@ def _last_metrics(tuner: kt.Tuner, trial) -> dict[str, float]:
             and name != tuner.oracle.objective.name}
 
 
+def _recorded(trial, name: str) -> float | None:
+    """The trial's last value of metric ``name``, or None if it recorded none."""
+    if not trial.metrics.exists(name):
+        return None
+    value = trial.metrics.get_last_value(name)
+    return None if value is None else float(value)
+
+
 def _message(trial, completed: bool, pareto: bool) -> str | None:
     if is_rejected(trial):
         return trial.message.split("Rejected before training:", 1)[-1].strip().splitlines()[0]
@@ -91,7 +99,11 @@ def trial_records(tuner: kt.Tuner, *, score: TrialValue, params: TrialValue,
     - ``params``: the model's parameter count, None unless ``COMPLETED``;
     - ``message``: why the trial failed or was rejected, in one line. A
       multi-objective record has None for a completed trial; a single-objective
-      one keeps the reason of an attempt that failed before a retry completed.
+      one keeps the reason of an attempt that failed before a retry completed;
+    - ``train_s`` and ``val_f1``: the wall time of the trial's training and
+      compression (seconds) and the macro F1 of its exported model on the
+      validation split, as the trial recorded them; None when it did not (a
+      single-objective search measures neither).
 
     With ``pareto`` (a multi-objective search) the record also has ``rejected``,
     ``reason`` (the ``message``), ``feasible`` (None unless completed) and
@@ -117,6 +129,8 @@ def trial_records(tuner: kt.Tuner, *, score: TrialValue, params: TrialValue,
             "params": params(trial, metrics) if completed else None,
             "hyperparameters": dict(trial.hyperparameters.values),
             "message": message,
+            "train_s": _recorded(trial, "train_s"),
+            "val_f1": _recorded(trial, "val_f1"),
         }
         if pareto:
             record.update({

@@ -30,6 +30,7 @@ from keras_autoopt.pipeline.artifacts import (
     build_report,
     compress_best,
     compressed_row,
+    config_target,
     export_best,
 )
 from keras_autoopt.pipeline.records import completed_trials
@@ -190,7 +191,7 @@ def _run(dataset: Dataset | str, output_dir: str | os.PathLike, config: Pipeline
         trial_model = outcome.trial_model()
         with stage("compression"):
             compression = compress_best(trial_model, config, dataset, output_dir, out)
-        models.append(compressed_row(compression, output_dir))
+        models.append(compressed_row(compression, output_dir, config_target(config), dataset))
     report = build_report(outcome, config=config, dataset=dataset,
                           hypermodel_name=hypermodel_name, resumed=resumed, models=models,
                           export_failures=export_failures, compression=compression,

@@ -23,7 +23,7 @@ from keras_autoopt.compress import CompressionSpace
 from keras_autoopt.config import ConfigError, PipelineConfig
 from keras_autoopt.data import Dataset
 from keras_autoopt.load import ModelFileError, load_model_file
-from keras_autoopt.pipeline.artifacts import front_rows
+from keras_autoopt.pipeline.artifacts import config_target, front_rows
 from keras_autoopt.pipeline.records import (
     SearchOutcome,
     completed_trials,
@@ -336,7 +336,7 @@ class DeployableSearch(SearchStrategy):
             best_trial_id=best.trial_id, best_score=float(best.metrics["val_accuracy"]),
             best_hyperparameters=dict(best.hyperparameters), best_model=best_model,
             trial_model=lambda: best_model, wall_time_s=wall_time, done_before=done_before,
-            pareto=pareto, front_rows=front_rows(front, dataset, output_dir),
+            pareto=pareto, front_rows=front_rows(front, dataset, output_dir, config_target(config)),
         )
 
 

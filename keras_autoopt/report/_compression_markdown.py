@@ -91,7 +91,7 @@ def decided_on_validation(stages: Sequence[Mapping[str, Any]],
 
 def _stage_row(
     stage: Mapping[str, Any], budget: Mapping[str, Any], chosen: bool, folder: str,
-    with_val: bool = False,
+    with_val: bool = False, with_f1: bool = False,
 ) -> list[str]:
     name = md_link(str(stage["stage"]), posixpath.join(folder, str(stage["path"])))
     if chosen:
@@ -108,6 +108,7 @@ def _stage_row(
         fmt_percent(stage["accuracy"]),
         fmt_points(_delta(stage, budget)),
         *val,
+        *([fmt_percent(stage.get("f1_macro"))] if with_f1 else []),
         fmt_int(stage["size_bytes"]),
         fmt_int(stage["gzip_bytes"]),
         fmt_number(stage["latency_us_median"], 1),
@@ -137,12 +138,14 @@ def stages_table(
 
     """
     with_val = decided_on_validation(stages, budget)
-    rows = [_stage_row(stage, budget, stage["stage"] == chosen, folder, with_val)
+    # Macro F1 on the test split: stages measured before it existed have none.
+    with_f1 = any(stage.get("f1_macro") is not None for stage in stages)
+    rows = [_stage_row(stage, budget, stage["stage"] == chosen, folder, with_val, with_f1)
             for stage in stages]
-    if not with_val:
-        return md_table(_STAGE_HEADER, rows, _STAGE_ALIGN)
-    header = (*_STAGE_HEADER[:6], "val accuracy (%)", "Δ val (pt)", *_STAGE_HEADER[6:])
-    return md_table(header, rows, _STAGE_ALIGN[:6] + "rr" + _STAGE_ALIGN[6:])
+    extra = [*(["val accuracy (%)", "Δ val (pt)"] if with_val else []),
+             *(["macro F1 (%)"] if with_f1 else [])]
+    header = (*_STAGE_HEADER[:6], *extra, *_STAGE_HEADER[6:])
+    return md_table(header, rows, _STAGE_ALIGN[:6] + "r" * len(extra) + _STAGE_ALIGN[6:])
 
 
 def _budget_text(budget: Mapping[str, Any]) -> str:

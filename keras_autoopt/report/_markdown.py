@@ -18,7 +18,8 @@ from keras_autoopt.report._format import (
     fmt_value,
 )
 from keras_autoopt.report._md import environment_section, md_link, md_table
-from keras_autoopt.report._pareto_report import pareto_section
+from keras_autoopt.report._pareto_report import fits_target, pareto_section
+from keras_autoopt.report._plots import confusion_plot_names
 from keras_autoopt.report._summary import (
     FLOAT32_MODE,
     TrialSummary,
@@ -98,6 +99,9 @@ def _trials_section(
     if not trials:
         lines.append("_No trials were recorded._")
     else:
+        # Shown only when some trial recorded them (multi-objective searches).
+        extra = [(key, title, fmt) for key, title, fmt in _TRIAL_EXTRA_COLUMNS
+                 if any(trial.get(key) is not None for trial in trials)]
         rows = []
         for trial in trials:
             trial_id = str(trial["trial_id"])
@@ -109,11 +113,13 @@ def _trials_section(
                     trial["status"],
                     _fmt_score(trial["score"]),
                     fmt_int(trial["params"]),
+                    *(fmt(trial.get(key)) for key, _, fmt in extra),
                     fmt_hyperparameters(trial["hyperparameters"]),
                 )
             )
-        header = ("trial", "status", f"score ({objective})", "params", "hyperparameters")
-        lines += md_table(header, rows, "llrrl")
+        header = ("trial", "status", f"score ({objective})", "params",
+                  *(title for _, title, _ in extra), "hyperparameters")
+        lines += md_table(header, rows, "llrr" + "r" * len(extra) + "l")
     lines += ["", f"![{objective} vs parameters of the completed trials]({plot})", ""]
     if summary.plotted:
         notes = [
@@ -144,19 +150,116 @@ def _trials_section(
     return lines
 
 
-def _models_section(models: Sequence[Mapping[str, Any]], plot: str) -> list[str]:
+def _fmt_seconds(seconds: Any) -> str:
+    return fmt_number(seconds, 1)
+
+
+#: Trials table: optional columns (key, title, format), shown when a trial has the key.
+_TRIAL_EXTRA_COLUMNS = (
+    ("val_f1", "val macro F1 (%)", fmt_percent),
+    ("train_s", "train (s)", _fmt_seconds),
+)
+
+
+def _confusion_lines(models: Sequence[Mapping[str, Any]],
+                     plot_files: Mapping[str, str]) -> list[str]:
+    """The "Confusion matrices" subsection: one linked plot per model that has one."""
+    plots = [(model, plot_files[name]) for model, name
+             in zip(models, confusion_plot_names(models), strict=True)
+             if name is not None and name in plot_files]
+    if not plots:
+        return []
+    lines = [
+        "",
+        "### Confusion matrices",
+        "",
+        "On the test split: rows are the true classes, columns the predicted ones; each cell "
+        "holds a count and is shaded by its share of the true class. Macro precision, recall "
+        "and F1 average the per-class figures over the classes in the labels or the predictions, "
+        "so a neglected class "
+        "pulls them down more than it does accuracy.",
+        "",
+    ]
+    for model, file in plots:
+        figures = ", ".join(
+            f"{label} {fmt_percent(model.get(key))} %" for key, label in
+            (("precision_macro", "macro precision"), ("recall_macro", "macro recall"),
+             ("f1_macro", "macro F1")) if model.get(key) is not None)
+        name = str(model["name"])
+        lines.append(f"- {md_link(name, file)}" + (f": {figures}" if figures else ""))
+    for model, file in plots:
+        lines += ["", f"![confusion matrix of {model['name']}]({file})"]
+    return lines
+
+
+def _sparse_lines(models: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What each export decided about TFLite's sparse encoding of pruned weights, if it tried."""
+    decided = [model for model in models if model.get("sparse_reason")]
+    if not decided:
+        return []
+    lines = ["", "Sparse encoding of pruned weights (kept only where the file is smaller or the "
+                 "model faster under LiteRT):", ""]
+    lines += [f"- {model['name']}: {'sparse' if model.get('sparse_encoding') else 'dense'} "
+              f"file; {model['sparse_reason']}" for model in decided]
+    return lines
+
+
+def _device_lines(models: Sequence[Mapping[str, Any]],
+                  target: Mapping[str, Any] | None) -> list[str]:
+    """The "On the target" subsection: each model's file as the search's target measured it."""
+    measured = [model for model in models if model.get("device")]
+    if not measured:
+        return []
+    name = str((target or {}).get("name") or measured[0]["device"].get("target", "target"))
+    rows = []
+    for model in measured:
+        device = model["device"]
+        runs = device.get("reason") is None
+        figures = {"flash_bytes": device.get("flash_bytes"), "ram_bytes": device.get("ram_bytes"),
+                   "target_runs": 1.0 if runs else 0.0}
+        rows.append([
+            md_link(str(model["name"]), str(model["path"])),
+            fmt_int(device.get("flash_bytes")),
+            fmt_int(device.get("ram_bytes")) if device.get("ram_bytes") is not None else "-",
+            fmt_int(device.get("macs")),
+            "yes" if runs else f"no: {device['reason']}",
+            fits_target(figures, target),
+        ])
+    budgets = [f"{label} {fmt_int(target[key])} bytes" for key, label in
+               (("flash_bytes", "flash"), ("ram_bytes", "RAM"))
+               if target and target.get(key) is not None]
+    return [
+        "",
+        f"### On the target: {name}",
+        "",
+        "Each file as the target runs it: flash is what the device stores, RAM the peak "
+        "working memory (the TFLite Micro arena, or Vela's SRAM), MACs the multiply-accumulates "
+        "of one inference." + (f" Budgets: {', '.join(budgets)}." if budgets else ""),
+        "",
+        *md_table(("model", "flash (bytes)", "RAM (bytes)", "MACs", f"runs on {name}",
+                   f"fits {name}"), rows, "lrrrll"),
+    ]
+
+
+def _models_section(models: Sequence[Mapping[str, Any]], plot: str,
+                    plot_files: Mapping[str, str],
+                    target: Mapping[str, Any] | None = None) -> list[str]:
     lines = ["## Exported models", ""]
     if not models:
         return [*lines, "_No models were exported._"]
     reference = float32_reference(models)
+    has_f1 = any("f1_macro" in model for model in models)
+    has_train = any(model.get("train_s") is not None for model in models)
     header = [
         "model",
         "mode",
         "size (bytes)",
         "gzip (bytes)",
         "accuracy (%)",
+        *(["macro F1 (%)"] if has_f1 else []),
         "median latency (µs)",
         "params",
+        *(["train (s)"] if has_train else []),
     ]
     if reference is not None:
         header.append(f"size vs {FLOAT32_MODE}")
@@ -168,19 +271,28 @@ def _models_section(models: Sequence[Mapping[str, Any]], plot: str) -> list[str]
             fmt_int(model["size_bytes"]),
             fmt_int(model["gzip_bytes"]),
             fmt_percent(model["accuracy"]),
+            *([fmt_percent(model.get("f1_macro"))] if has_f1 else []),
             fmt_number(model["latency_us_median"], 1),
             fmt_int(model["params"]),
+            *([_fmt_seconds(model.get("train_s"))] if has_train else []),
         ]
         if reference is not None:
             ratio = size_ratio(model, reference)
             row.append(fmt_number(ratio, 2) + ("x" if ratio == ratio else ""))
         rows.append(row)
-    lines += md_table(header, rows, "llrrrrrr"[: len(header)])
+    lines += md_table(header, rows, "ll" + "r" * (len(header) - 2))
     lines += [
         "",
         f"![accuracy vs gzip size of the exported models]({plot})",
     ]
-    return lines
+    if has_train:
+        lines += [
+            "",
+            "train (s): wall time of the training and compression of the search trial the "
+            "model comes from (n/a when not timed, e.g. a refit model).",
+        ]
+    return [*lines, *_sparse_lines(models), *_device_lines(models, target),
+            *_confusion_lines(models, plot_files)]
 
 
 def render_markdown(
@@ -197,7 +309,8 @@ def render_markdown(
         json_file: The JSON report's file name relative to the report folder.
         plot_files: The plots' file names relative to the report folder, by
             plot name (``trials_accuracy_vs_params``, ``models_accuracy_vs_gzip``,
-            and the Pareto plots when the report has a ``pareto`` section).
+            the Pareto plots when the report has a ``pareto`` section, and the
+            confusion matrices named by `confusion_plot_names`).
 
     Returns:
         The Markdown text, ending with a newline.
@@ -228,7 +341,11 @@ def render_markdown(
     ]
     if "pareto" in report:
         lines += [*pareto_section(report["pareto"], plot_files), ""]
-    lines += [*_models_section(report["models"], plot_files["models_accuracy_vs_gzip"]), ""]
+    lines += [
+        *_models_section(report["models"], plot_files["models_accuracy_vs_gzip"], plot_files,
+                         (report.get("pareto") or {}).get("target")),
+        "",
+    ]
     fidelity = fidelity_section(report["models"])
     if fidelity:
         lines += [*fidelity, ""]

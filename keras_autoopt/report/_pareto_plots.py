@@ -1,7 +1,9 @@
-"""The two Pareto plots of the run report, and the trial groups they share with its section.
+"""The Pareto plots of the run report, and the trial groups they share with its section.
 
-Both plots show validation accuracy against one metric (gzip size, latency)
-and highlight the trials listed in ``front`` without recomputing it.
+Each plot shows validation accuracy against one metric (gzip size, latency,
+and where the search's target measured them flash and RAM, with the target's
+budgets drawn as lines) and highlights the trials listed in ``front`` without
+recomputing it.
 """
 
 from __future__ import annotations
@@ -16,14 +18,19 @@ from keras_autoopt.report._values import is_missing_number
 
 GZIP_PLOT = "pareto_accuracy_vs_gzip"
 LATENCY_PLOT = "pareto_accuracy_vs_latency"
+FLASH_PLOT = "pareto_accuracy_vs_flash"
+RAM_PLOT = "pareto_accuracy_vs_ram"
 PLOT_NAMES = (GZIP_PLOT, LATENCY_PLOT)
-"""The plots written when a report has a ``pareto`` section; the files are ``<name>.png``."""
+"""The plots written for every ``pareto`` section; the files are ``<name>.png``."""
+DEVICE_PLOT_NAMES = (FLASH_PLOT, RAM_PLOT)
+"""The plots written when a trial has their metric (`plot_names`)."""
 
 ACCURACY = "val_accuracy"
 """The metric on the y axis of both plots, a fraction in [0, 1]."""
 
 _FRONT_COLOR = "#dd3322"
 _INFEASIBLE_COLOR = "#999999"
+_BUDGET_COLOR = "#3366aa"
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class _PlotSpec:
     label: str
     log: bool
     title: str
+    budget: str | None = None  # the constraint drawn as a vertical line, if set
 
 
 _PLOT_SPECS: dict[str, _PlotSpec] = {
@@ -49,7 +57,53 @@ _PLOT_SPECS: dict[str, _PlotSpec] = {
         False,
         "Pareto front: validation accuracy vs latency",
     ),
+    FLASH_PLOT: _PlotSpec(
+        "flash_bytes",
+        "flash (bytes, log scale)",
+        True,
+        "Pareto front: validation accuracy vs flash",
+        "max_flash_bytes",
+    ),
+    RAM_PLOT: _PlotSpec(
+        "ram_bytes",
+        "peak RAM (bytes, log scale)",
+        True,
+        "Pareto front: validation accuracy vs peak RAM",
+        "max_ram_bytes",
+    ),
 }
+
+
+def plot_names(pareto: Mapping[str, Any]) -> tuple[str, ...]:
+    """The plots of ``pareto``: `PLOT_NAMES`, and each device plot some trial has a value for.
+
+    Args:
+        pareto: The validated ``pareto`` part of a run report.
+
+    Returns:
+        The plot names, in `PLOT_NAMES` then `DEVICE_PLOT_NAMES` order.
+    """
+    measured = tuple(
+        name for name in DEVICE_PLOT_NAMES
+        if any(not is_missing_number(_metric(trial, _PLOT_SPECS[name].metric))
+               for trial in pareto["trials"])
+    )
+    return PLOT_NAMES + measured
+
+
+def _budget(pareto: Mapping[str, Any], spec: _PlotSpec) -> float | None:
+    """The limit ``spec.budget`` in the search's constraints (target budgets included)."""
+    if spec.budget is None:
+        return None
+    value = pareto["constraints"].get(spec.budget)
+    return None if is_missing_number(value) else float(value)
+
+
+def _draw_budget(axes: Any, pareto: Mapping[str, Any], budget: float) -> None:
+    target = pareto.get("target") or {}
+    where = f" ({target['name']})" if target.get("name") else ""
+    axes.axvline(budget, color=_BUDGET_COLOR, linestyle="--", linewidth=1.2, zorder=1,
+                 label=f"budget {budget:,.0f} bytes{where}")
 
 
 # --- trial groups -------------------------------------------------------------------
@@ -131,19 +185,23 @@ def _plot_notes(
 
 
 def render_pareto_plot(pareto: Mapping[str, Any], name: str) -> bytes:
-    """Draw the trials' validation accuracy against gzip size or latency, front highlighted.
+    """Draw the trials' validation accuracy against one metric, front highlighted.
 
     Completed trials are dots, completed trials that broke a constraint grey
     crosses; the trials listed in ``pareto["front"]`` are large red points,
     labelled with their ids and joined by a step line in x order. The front
     is drawn as given (it was computed on the search's objectives, which may
-    differ from these two axes). Trials without both metrics are left out and
-    counted in a footnote.
+    differ from these axes). Trials without both metrics are left out and
+    counted in a footnote. On the flash and RAM plots the search's limit
+    (``max_flash_bytes`` / ``max_ram_bytes`` of ``pareto["constraints"]``,
+    which holds the target's budgets) is a dashed vertical line.
 
     Args:
         pareto: The validated ``pareto`` part of a run report.
-        name: Which plot: `GZIP_PLOT` (x = ``gzip_bytes``, log scale) or
-            `LATENCY_PLOT` (x = ``latency_us``).
+        name: Which plot: `GZIP_PLOT` (x = ``gzip_bytes``, log scale),
+            `LATENCY_PLOT` (x = ``latency_us``), `FLASH_PLOT` (x =
+            ``flash_bytes``, log scale) or `RAM_PLOT` (x = ``ram_bytes``, log
+            scale).
 
     Returns:
         The PNG file's bytes. With no plottable trial, an empty chart saying so.
@@ -153,7 +211,8 @@ def render_pareto_plot(pareto: Mapping[str, Any], name: str) -> bytes:
 
     """
     if name not in _PLOT_SPECS:
-        raise ValueError(f"Received: name={name!r}; expected one of {PLOT_NAMES}.")
+        raise ValueError(
+            f"Received: name={name!r}; expected one of {PLOT_NAMES + DEVICE_PLOT_NAMES}.")
     spec = _PLOT_SPECS[name]
     figure, axes = _plots._new_figure()
     if spec.log:
@@ -217,9 +276,14 @@ def render_pareto_plot(pareto: Mapping[str, Any], name: str) -> bytes:
             )
         if front:
             _draw_front(axes, front, spec.metric)
+        xs = [float(_metric(trial, spec.metric)) for trial in points]
+        budget = _budget(pareto, spec)
+        if budget is not None:
+            _draw_budget(axes, pareto, budget)
+            xs.append(budget)  # the line is always in view
         _plots._fit_limits(
             axes,
-            [float(_metric(trial, spec.metric)) for trial in points],
+            xs,
             [100.0 * float(_metric(trial, ACCURACY)) for trial in points],
             100.0,
         )

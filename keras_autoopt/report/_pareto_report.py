@@ -24,8 +24,10 @@ from keras_autoopt.report._format import (
 from keras_autoopt.report._md import md_table
 from keras_autoopt.report._pareto_plots import (
     ACCURACY,
+    FLASH_PLOT,
     GZIP_PLOT,
     LATENCY_PLOT,
+    RAM_PLOT,
     _is_failed,
     _is_infeasible,
     _is_rejected,
@@ -151,6 +153,34 @@ def _summary_rows(pareto: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def fits_target(metrics: Mapping[str, Any], target: Mapping[str, Any] | None) -> str:
+    """Whether a model's measured figures fit ``target``: ``"yes"``, ``"no: ..."`` or ``"-"``.
+
+    A model fits when it runs on the target (``target_runs`` is not 0) and
+    its ``flash_bytes`` and ``ram_bytes`` are within the target's budgets;
+    a budget the target does not set, or a figure not measured, is not
+    checked. ``"-"`` without a target.
+
+    Args:
+        metrics: The model's metrics (a trial's, or a report row).
+        target: The target's definition (`Target.get_config`), or None.
+
+    Returns:
+        The cell's text, e.g. ``"no: flash 1,200,000 > 1,048,576"``.
+    """
+    if not target:
+        return "-"
+    problems = []
+    runs = metrics.get("target_runs")
+    if not is_missing_number(runs) and float(runs) == 0.0:
+        problems.append(f"does not run on {target.get('name', 'the target')}")
+    for key, label in (("flash_bytes", "flash"), ("ram_bytes", "RAM")):
+        budget, value = target.get(key), metrics.get(key)
+        if budget is not None and not is_missing_number(value) and float(value) > budget:
+            problems.append(f"{label} {_fmt_count(value)} > {_fmt_count(budget)}")
+    return "no: " + "; ".join(problems) if problems else "yes"
+
+
 def _front_table(pareto: Mapping[str, Any]) -> list[str]:
     by_id = {trial["trial_id"]: trial for trial in pareto["trials"]}
     front = [by_id[trial_id] for trial_id in pareto["front"]]
@@ -176,13 +206,16 @@ def _front_table(pareto: Mapping[str, Any]) -> list[str]:
         for trial in front
     ]
     with_others = any(others)
-    header = ["trial", *(title for _, title in metrics), *hyperparameters]
+    target = pareto.get("target")
+    fits = [f"fits {target['name']}"] if target else []
+    header = ["trial", *(title for _, title in metrics), *fits, *hyperparameters]
     if with_others:
         header.append("other hyperparameters")
     rows = []
     for trial, other in zip(front, others, strict=True):
         row = [str(trial["trial_id"])]
         row += [_fmt_metric(trial, name) for name, _ in metrics]
+        row += [fits_target(trial["metrics"], target)] if target else []
         row += [
             fmt_value(trial["hyperparameters"][name]) if name in trial["hyperparameters"] else "-"
             for name in hyperparameters
@@ -226,13 +259,23 @@ def _rejected_section(trials: Sequence[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _device_plots(plot_files: Mapping[str, str]) -> list[str]:
+    lines = []
+    for name, what in ((FLASH_PLOT, "flash"), (RAM_PLOT, "peak RAM")):
+        if name in plot_files:
+            lines += [f"![validation accuracy vs {what}, the target's budget dashed]"
+                      f"({plot_files[name]})", ""]
+    return lines
+
+
 def pareto_section(pareto: Mapping[str, Any], plot_files: Mapping[str, str]) -> list[str]:
     """Return the "Pareto front" section of ``report.md``.
 
     Args:
         pareto: The validated ``pareto`` part of a run report.
         plot_files: The plots' file names relative to the report folder, by
-            plot name (at least `GZIP_PLOT` and `LATENCY_PLOT`).
+            plot name (at least `GZIP_PLOT` and `LATENCY_PLOT`; `FLASH_PLOT`
+            and `RAM_PLOT` are shown when present).
 
     Returns:
         The section's lines: a summary (objectives, oracle, constraints that
@@ -263,8 +306,9 @@ def pareto_section(pareto: Mapping[str, Any], plot_files: Mapping[str, str]) -> 
         "",
         f"![validation accuracy vs latency, Pareto front highlighted]({plot_files[LATENCY_PLOT]})",
         "",
+        *_device_plots(plot_files),
         "Front trials are red and joined in x order; grey crosses broke a constraint. The front "
-        "was computed on the search's objectives and is shown as is on both plots.",
+        "was computed on the search's objectives and is shown as is on every plot.",
         "",
         *_rejected_section(pareto["trials"]),
     ]

@@ -1,19 +1,20 @@
 """The report figures, rendered to PNG bytes without pyplot (no global state).
 
-Two belong to the run report (trials, exported models), one to the
-compression report (stages).
+Two belong to the run report (trials, exported models), plus one confusion
+matrix per exported model that has one; one to the compression report (stages).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from keras_autoopt.report._format import fmt_ratio
+from keras_autoopt.report._format import fmt_percent, fmt_ratio
 from keras_autoopt.report._summary import TrialSummary
 from keras_autoopt.report._values import is_missing_number
 
@@ -23,6 +24,10 @@ PLOT_NAMES = (TRIALS_PLOT, MODELS_PLOT)
 """The plot names: keys of ``ReportPaths.plots``; the files are ``<name>.png``."""
 COMPRESSION_PLOT = "compression_accuracy_vs_gzip"
 """The compression report's plot; the file is ``<name>.png``."""
+CONFUSION_PREFIX = "confusion_"
+"""The confusion-matrix plots are named ``confusion_<model name>`` (see `confusion_plot_names`)."""
+#: Above this many classes, the cells of a confusion matrix are not labelled with counts.
+_MAX_LABELLED_CLASSES = 20
 
 _FIGSIZE = (7.5, 4.8)
 _DPI = 120
@@ -264,3 +269,79 @@ def render_compression_plot(
         axes.legend(loc="best", fontsize=9)
     return _finish_accuracy_vs_gzip(figure, axes, len(points), len(stages), "stage",
                                     "no compression stages to plot")
+
+
+def confusion_plot_names(models: Sequence[Mapping[str, Any]]) -> list[str | None]:
+    """The name of each model's confusion-matrix plot, None for a model without ``confusion``.
+
+    A name is ``confusion_<model name>`` with every character other than a
+    letter, digit, ``.``, ``-`` or ``_`` replaced by ``_``, so that it is a safe
+    file name; a name already taken gets ``_2``, ``_3``, ... appended.
+
+    Args:
+        models: Validated model records.
+
+    Returns:
+        One entry per model, in order.
+
+    """
+    names: list[str | None] = []
+    taken: set[str] = set()
+    for model in models:
+        if model.get("confusion") is None:
+            names.append(None)
+            continue
+        base = CONFUSION_PREFIX + (re.sub(r"[^A-Za-z0-9._-]", "_", str(model["name"])) or "model")
+        name, number = base, 1
+        while name in taken:
+            number += 1
+            name = f"{base}_{number}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def render_confusion_plot(model: Mapping[str, Any]) -> bytes:
+    """Draw a model's confusion matrix: true class down, predicted class across.
+
+    Each cell is coloured by the fraction of its true class (its row) it
+    holds, so a small class shows its errors as clearly as a large one, and
+    labelled with its count (up to 20 classes). The title gives the model's
+    accuracy and, when known, its macro F1.
+
+    Args:
+        model: A validated model record with a ``confusion`` matrix.
+
+    Returns:
+        The PNG file's bytes.
+
+    """
+    counts = [[int(count) for count in row] for row in model["confusion"]]
+    classes = len(counts)
+    shares = [[count / max(sum(row), 1) for count in row] for row in counts]
+    side = min(4.0 + 0.35 * classes, 12.0)
+    figure = Figure(figsize=(side + 1.2, side), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    ticks = list(range(classes))
+    axes.set_xticks(ticks)
+    axes.set_yticks(ticks)
+    if classes > _MAX_LABELLED_CLASSES:
+        axes.tick_params(labelsize=6)
+    axes.set_xlabel("predicted class")
+    axes.set_ylabel("true class")
+    quality = [f"{label} {fmt_percent(model.get(key))} %" for key, label in
+               (("accuracy", "accuracy"), ("f1_macro", "macro F1"))
+               if not is_missing_number(model.get(key))]
+    title = f"{model['name']}: confusion matrix (test split)"
+    axes.set_title("\n".join([title, ", ".join(quality)]) if quality else title, fontsize=10)
+    if classes <= _MAX_LABELLED_CLASSES:
+        for true, row in enumerate(counts):
+            for predicted, count in enumerate(row):
+                dark = shares[true][predicted] > 0.5
+                axes.text(predicted, true, str(count), ha="center", va="center",
+                          fontsize=9 if classes <= 10 else 7,
+                          color="white" if dark else "black")
+    return _to_png(figure)

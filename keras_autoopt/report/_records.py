@@ -27,10 +27,13 @@ from keras_autoopt.report._records_fields import (
     Latency,
     NonEmptyStr,
     OptCount,
+    OptFlag,
+    OptKeyConfusion,
     OptKeyCount,
     OptKeyDiff,
     OptKeyFraction,
     OptKeyLimitFraction,
+    OptKeySeconds,
     OptReal,
     OptStr,
     Record,
@@ -75,7 +78,13 @@ class Search(Record):
 
 
 class Trial(Record):
-    """One trial of the search: its status, score (None or NaN if none) and parameter count."""
+    """One trial of the search: its status, score (None or NaN if none) and parameter count.
+
+    Optional keys (None when not measured, absent in older reports):
+    ``train_s``, the wall time of the trial's training and compression, in
+    seconds; ``val_f1``, the macro F1 of its exported model on the
+    validation split.
+    """
 
     trial_id: NonEmptyStr
     status: one_of(TrialStatusName, any_case=True)
@@ -83,15 +92,29 @@ class Trial(Record):
     params: OptCount
     hyperparameters: FreeDict
     message: OptStr
+    train_s: OptKeySeconds = None
+    val_f1: OptKeyFraction = None
 
 
 class ExportedModel(Record):
     """One exported ``.tflite`` model and its figures on the test split.
 
-    ``path`` is relative to the report folder. The optional keys are the
-    figures of `export_tflite`'s check of the export against its Keras model
-    (None where not measured); with them, ``report.md`` gains an "Export
-    fidelity" table.
+    ``path`` is relative to the report folder. Optional keys (absent in
+    older reports): the quality figures of `measure_tflite` on the test split
+    (``precision_macro``, ``recall_macro``, ``f1_macro`` and ``confusion``,
+    the confusion matrix; with it, ``report.md`` shows a confusion-matrix
+    plot), ``train_s`` (the training time, in seconds, of the trial the
+    model came from; None when not known), and the figures of
+    `export_tflite`'s check of the export against its Keras model
+    (`MODEL_FIDELITY_KEYS`, None where not measured; with them, ``report.md``
+    gains an "Export fidelity" table), and ``device``: the file measured for
+    the search's target (`DeviceMetrics.to_dict`: ``target``,
+    ``flash_bytes``, ``ram_bytes``, ``macs``, ``operators``,
+    ``tflm_compatible``, ``reason``, ...; with it, ``report.md`` shows
+    flash, RAM and whether the model fits the target), and the export's
+    sparse-encoding decision (``sparse_encoding``: whether the file stores
+    pruned weights in TFLite's sparse format, ``dense_size_bytes``: the dense
+    conversion's size when both were made, ``sparse_reason``: why).
     """
 
     name: NonEmptyStr
@@ -102,16 +125,29 @@ class ExportedModel(Record):
     accuracy: Fraction
     latency_us_median: Latency
     params: Count
+    precision_macro: OptKeyFraction = None
+    recall_macro: OptKeyFraction = None
+    f1_macro: OptKeyFraction = None
+    confusion: OptKeyConfusion = None
+    train_s: OptKeySeconds = None
     verify_samples: OptKeyCount = None
     max_abs_diff: OptKeyDiff = None
     top1_agreement: OptKeyFraction = None
     keras_accuracy: OptKeyFraction = None
     tflite_accuracy: OptKeyFraction = None
+    device: FreeDict | None = None
+    sparse_encoding: OptFlag = None
+    dense_size_bytes: OptKeyCount = None
+    sparse_reason: OptStr = None
 
 
-#: The optional keys of an `ExportedModel`: its export's verification figures.
-MODEL_FIDELITY_KEYS: tuple[str, ...] = tuple(
-    name for name, field in ExportedModel.model_fields.items() if not field.is_required()
+#: The optional keys of an `ExportedModel` that are its export's verification figures.
+MODEL_FIDELITY_KEYS: tuple[str, ...] = (
+    "verify_samples",
+    "max_abs_diff",
+    "top1_agreement",
+    "keras_accuracy",
+    "tflite_accuracy",
 )
 
 

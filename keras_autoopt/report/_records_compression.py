@@ -15,6 +15,8 @@ from keras_autoopt.report._records_fields import (
     Fraction,
     Latency,
     NonEmptyStr,
+    OptKeyConfusion,
+    OptKeyFraction,
     Ratio,
     Record,
     RelPath,
@@ -76,7 +78,10 @@ class CompressionStage(Record):
     """One measured stage of a compression (a ``.tflite`` file and its figures).
 
     ``path`` is relative to the compression report's folder; the ratios are the
-    float32 stage's sizes over this stage's (NaN when not available).
+    float32 stage's sizes over this stage's (NaN when not available). Optional
+    keys (absent in older reports): the macro ``precision_macro``,
+    ``recall_macro`` and ``f1_macro`` and the ``confusion`` matrix on the test
+    split (`measure_tflite`).
     """
 
     stage: NonEmptyStr
@@ -93,6 +98,10 @@ class CompressionStage(Record):
     gzip_ratio: Ratio
     within_budget: Flag
     wall_time_s: Seconds
+    precision_macro: OptKeyFraction = None
+    recall_macro: OptKeyFraction = None
+    f1_macro: OptKeyFraction = None
+    confusion: OptKeyConfusion = None
 
 
 def _unique_stage_names(stages: list[CompressionStage]) -> list[CompressionStage]:

@@ -214,6 +214,35 @@ OptKeyFraction = checked(
 OptKeyLimitFraction = checked(
     float | None, _or_none(_fraction), f"{_FRACTION_TEXT} or None{_OPTIONAL}", float
 )
+OptKeySeconds = checked(
+    float | None,
+    _or_none(lambda v: is_real(v) and math.isfinite(v) and v >= 0),
+    f"a finite, non-negative float (seconds) or None (not known){_OPTIONAL}",
+    float,
+)
+
+
+def _confusion_matrix(value: Any) -> bool:
+    if value is None:
+        return True
+    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+        return False
+    return all(
+        isinstance(row, (list, tuple, np.ndarray))
+        and len(row) == len(value)
+        and all(_nonneg_int(count) for count in row)
+        for row in value
+    )
+
+
+#: Optional key: a confusion matrix, ``[true class][predicted class]`` -> sample count.
+OptKeyConfusion = checked(
+    list[list[int]] | None,
+    _confusion_matrix,
+    "a square, non-empty list of lists of non-negative ints (rows: true class, columns: "
+    f"predicted class) or None{_OPTIONAL}",
+    lambda v: [[int(count) for count in row] for row in v],
+)
 OptKeyDiff = checked(
     float | None,
     _or_none(lambda v: is_real(v) and (math.isnan(v) or v >= 0)),

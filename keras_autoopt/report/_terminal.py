@@ -45,7 +45,9 @@ def format_models_table(models: Sequence[Mapping[str, Any]]) -> str:
     """Return the exported models as an aligned plain-text table for a terminal.
 
     Columns: name, mode, size in KB, gzip size in KB (1 KB = 1024 bytes),
-    accuracy in percent and median latency in microseconds. Text columns are
+    accuracy in percent and median latency in microseconds; when models were
+    measured for a device target (``device``), also its flash and RAM in KB and
+    whether the model runs there. Text columns are
     left-aligned, numbers right-aligned; missing numbers (NaN) show as ``n/a``.
 
     Args:
@@ -61,18 +63,28 @@ def format_models_table(models: Sequence[Mapping[str, Any]]) -> str:
 
     """
     check_models(models)
-    rows = [
-        (
+    devices = [model.get("device") or {} for model in models]
+    target = next((device["target"] for device in devices if device.get("target")), None)
+    rows = []
+    for model, device in zip(models, devices, strict=True):
+        row = [
             str(model["name"]),
             str(model["mode"]),
             fmt_kb(model["size_bytes"]),
             fmt_kb(model["gzip_bytes"]),
             fmt_percent(model["accuracy"]),
             fmt_number(model["latency_us_median"], 1),
-        )
-        for model in models
-    ]
-    return _aligned_table(_HEADER, _RIGHT, rows, "(no models)")
+        ]
+        if target is not None:
+            ram = device.get("ram_bytes")
+            row += [fmt_kb(device["flash_bytes"]) if device else "n/a",
+                    fmt_kb(ram) if ram is not None else "n/a",
+                    ("yes" if device.get("reason") is None else "no") if device else "n/a"]
+        rows.append(tuple(row))
+    if target is None:
+        return _aligned_table(_HEADER, _RIGHT, rows, "(no models)")
+    header = (*_HEADER, "flash KB", "RAM KB", f"runs on {target}")
+    return _aligned_table(header, (*_RIGHT, True, True, False), rows, "(no models)")
 
 
 def format_stages_table(stages: Sequence[Mapping[str, Any]]) -> str:

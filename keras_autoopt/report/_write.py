@@ -1,7 +1,8 @@
 """Validation and writing of the reports.
 
 The run report is written as JSON, Markdown and two PNG plots (four with a
-``pareto`` section); the compression report as JSON, Markdown and one PNG plot.
+``pareto`` section), plus a confusion-matrix plot per exported model that has
+a ``confusion`` matrix; the compression report as JSON, Markdown and one PNG plot.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ class ReportPaths:
         plots: The PNG plots by name: ``trials_accuracy_vs_params`` and
             ``models_accuracy_vs_gzip``, plus ``pareto_accuracy_vs_gzip`` and
             ``pareto_accuracy_vs_latency`` when the report has a ``pareto``
-            section.
+            section, and ``confusion_<model name>`` for each model with a
+            ``confusion`` matrix.
 
     """
 
@@ -108,8 +110,10 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
     ``models_accuracy_vs_gzip.png``; with a ``pareto`` section, also
     ``pareto_accuracy_vs_gzip.png`` and ``pareto_accuracy_vs_latency.png``
     (validation accuracy against gzip size and latency, every completed trial
-    drawn and the front highlighted). Everything is rendered in memory first,
-    then each file is written atomically, ``report.json`` last: if validation
+    drawn and the front highlighted); for each model with a ``confusion``
+    matrix, ``confusion_<model name>.png`` (linked from ``report.md``).
+    Everything is rendered in memory first, then each file is written
+    atomically, ``report.json`` last: if validation
     or rendering fails, no file is touched, and no file is ever left
     half-written.
 
@@ -134,9 +138,14 @@ def write_report(report: Mapping[str, Any], output_dir: str | os.PathLike) -> Re
         _plots.MODELS_PLOT: _plots.render_models_plot(report["models"]),
     }
     if "pareto" in report:
-        for name in _pareto_plots.PLOT_NAMES:
+        for name in _pareto_plots.plot_names(report["pareto"]):
             plot_files[name] = f"{name}.png"
             pngs[name] = _pareto_plots.render_pareto_plot(report["pareto"], name)
+    confusion_names = _plots.confusion_plot_names(report["models"])
+    for name, model in zip(confusion_names, report["models"], strict=True):
+        if name is not None:
+            plot_files[name] = f"{name}.png"
+            pngs[name] = _plots.render_confusion_plot(model)
     markdown = _markdown.render_markdown(report, summary, JSON_FILE, plot_files)
 
     plots = {name: atomic_write_bytes(output_dir / plot_files[name], pngs[name]) for name in pngs}

@@ -8,6 +8,7 @@ from keras_autoopt.search._dense import DenseHyperModel
 from keras_autoopt.search._deployable import (
     INFEASIBLE_PREFIX,
     REJECTED_PREFIX,
+    TRIAL_EXPORT,
     DeployableTuner,
     ParetoTrial,
     RejectedTrialError,
@@ -60,6 +61,7 @@ from keras_autoopt.search._transfer_base import BASE_LAYER_NAME, STRATEGIES, fre
 from keras_autoopt.search._tuners import TUNERS, make_tuner
 
 __all__ = [
+    "TRIAL_EXPORT",
     "DEBUG_ENV",
     "DISTRIBUTED_ENV",
     "TrialLeases",

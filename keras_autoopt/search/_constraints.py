@@ -167,7 +167,8 @@ class Constraints:
         """Whether no limit is set."""
         return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
 
-    def check_before_training(self, params: int, estimate: Any = None) -> str | None:
+    def check_before_training(self, params: int, estimate: Any = None, *,
+                              dense: bool = True) -> str | None:
         """Return why a built, untrained model already breaks a limit, or ``None``.
 
         Checks ``params`` against ``max_params``, and
@@ -185,6 +186,10 @@ class Constraints:
             estimate: A `ModelEstimate` of the model in the mode it will be
                 exported in, or None (the device budgets are then checked
                 after export only).
+            dense: False when the export may store pruned weights in TFLite's
+                sparse encoding (`export_tflite`'s ``sparse``): the file can
+                then be smaller than its weights, so the size and flash
+                bounds are not checked (only after export).
 
         Returns:
             The reasons joined by ``"; "``, e.g.
@@ -198,7 +203,7 @@ class Constraints:
         reasons = []
         if self.max_params is not None and params > self.max_params:
             reasons.append(f"params {params:,} > max_params {self.max_params:,}")
-        if self.max_size_bytes is not None:
+        if self.max_size_bytes is not None and dense:
             smallest = estimate_int8_bytes(params)
             if smallest > self.max_size_bytes:
                 reasons.append(
@@ -210,7 +215,7 @@ class Constraints:
                                       ("ram_bytes", self.max_ram_bytes, ">="),
                                       ("macs", self.max_macs, "=")):
                 value = getattr(estimate, key)
-                if limit is None or value <= limit:
+                if limit is None or value <= limit or (key == "flash_bytes" and not dense):
                     continue
                 if getattr(estimate, "measured", False) and key != "macs":
                     how = f"measured on the untrained model's {estimate.mode} conversion"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import json
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from keras_autoopt._backend import keras, kt
-from keras_autoopt._io import atomic_save_model
+from keras_autoopt._io import atomic_save_model, atomic_write_text
 from keras_autoopt.compress import CompressionSpace
 from keras_autoopt.distill import (
     DEFAULT_ALPHA,
     DEFAULT_TEMPERATURE,
     DistillationSpace,
 )
+from keras_autoopt.export import SPARSE_MIN_ZEROS
 from keras_autoopt.search._constraints import Constraints
 from keras_autoopt.search._estimates import estimate_model, measure_before_training
 from keras_autoopt.search._gradients import _forget_custom_gradients, _gradient_registry
@@ -39,6 +42,8 @@ INFEASIBLE_PREFIX = "Infeasible:"
 #: Names of the files each trial leaves in its folder.
 TRIAL_MODEL = "model.keras"
 TRIAL_TFLITE = "model.tflite"
+#: The trial's `ExportResult.to_dict` (sparse-encoding decision and its reason, checks).
+TRIAL_EXPORT = "export.json"
 #: How each trial's export is checked (`export_tflite`'s ``verify``): only a broken export
 #: fails a trial; the strict check is for the models a user ships.
 TRIAL_EXPORT_VERIFY = "sanity"
@@ -287,12 +292,17 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
             else self.target.default_mode}
         params = int(model.count_params())
         estimate = estimate_model(model, choices["quantization"])
-        reason = self.constraints.check_before_training(params, estimate)
+        # A pruned float model may be exported in TFLite's sparse encoding (LiteRT targets):
+        # its file can be smaller than its weights, so size and flash are checked after export.
+        dense = not (self.target.runtime in ("litert", "xnnpack")
+                     and choices["sparsity"] >= SPARSE_MIN_ZEROS
+                     and choices["quantization"] in ("float32", "float16"))
+        reason = self.constraints.check_before_training(params, estimate, dense=dense)
         budgets = (self.constraints.max_flash_bytes, self.constraints.max_ram_bytes)
         if reason is None and self.target.runtime != "vela" and budgets != (None, None):
             estimate = self._measured_estimate(model, choices["quantization"], x)
             reason = (estimate if isinstance(estimate, str)
-                      else self.constraints.check_before_training(params, estimate))
+                      else self.constraints.check_before_training(params, estimate, dense=dense))
         if reason is not None:
             raise RejectedTrialError(f"{REJECTED_PREFIX} {reason}")
         x_val, y_val = validation_data
@@ -300,9 +310,11 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         if self.teacher is not None:
             trained = self.distillation.build(hp, self.teacher, model)
         callbacks = [c for c in callbacks or [] if not isinstance(c, FailOnNonFiniteLoss)]
+        train_start = time.perf_counter()
         self.hypermodel.fit(hp, trained, x, y, validation_data=validation_data,
                             callbacks=[*callbacks, FailOnNonFiniteLoss()], **fit_kwargs)
         model = self._compress(model, choices, x, y)
+        train_s = time.perf_counter() - train_start
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         trial_dir.mkdir(parents=True, exist_ok=True)
         from keras_autoopt.export import export_for_target
@@ -316,13 +328,17 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         measured = measure_tflite(exported.path, x_val, y_val, latency_runs=self.latency_runs)
         device = measure_on_target(exported.path, self.target, x_val)
         atomic_save_model(model, trial_dir / TRIAL_MODEL)
-        metrics = {"val_accuracy": measured.accuracy, "gzip_bytes": measured.gzip_bytes,
-                   "size_bytes": measured.size_bytes,
+        metrics = {"val_accuracy": measured.accuracy, "val_f1": measured.f1_macro,
+                   "gzip_bytes": measured.gzip_bytes, "size_bytes": measured.size_bytes,
                    "latency_us": measured.latency_us_median, "params": params,
                    "export_top1_agreement": exported.top1_agreement,
-                   "export_max_abs_diff": exported.max_abs_diff}
+                   "export_max_abs_diff": exported.max_abs_diff, "train_s": train_s}
         if exported.keras_accuracy is not None:
             metrics["keras_val_accuracy"] = exported.keras_accuracy
+        metrics["sparse_encoding"] = float(exported.sparse_encoding)
+        if exported.dense_size_bytes is not None:
+            metrics["dense_size_bytes"] = exported.dense_size_bytes
+        atomic_write_text(trial_dir / TRIAL_EXPORT, json.dumps(exported.to_dict(), indent=2))
         metrics.update(device.metrics())
         data = SimpleNamespace(x_train=x, y_train=y, x_val=x_val, y_val=y_val)
         for objective in self.objectives:
@@ -419,7 +435,8 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
 
     def _pareto_trial(self, trial) -> ParetoTrial:
         names = [o.name for o in self.objectives]
-        all_names = [*BUILTIN_OBJECTIVES, "feasible", *names]
+        # Every metric the trial recorded (objectives, export check, device, timing).
+        all_names = [*BUILTIN_OBJECTIVES, "feasible", *names, *trial.metrics.metrics]
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         return ParetoTrial(
             trial_id=trial.trial_id,

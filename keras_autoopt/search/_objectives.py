@@ -18,6 +18,7 @@ from keras_autoopt.search._pareto import DIRECTIONS
 
 BUILTIN_OBJECTIVES: dict[str, str] = {
     "val_accuracy": "max",
+    "val_f1": "max",
     "gzip_bytes": "min",
     "size_bytes": "min",
     "latency_us": "min",
@@ -30,7 +31,9 @@ BUILTIN_OBJECTIVES: dict[str, str] = {
 """Built-in objectives and their directions.
 
 Measured on each trial's exported ``.tflite`` under LiteRT:
-``val_accuracy`` (top-1 accuracy on the validation split), ``size_bytes``
+``val_accuracy`` (top-1 accuracy on the validation split), ``val_f1`` (macro
+F1 on the validation split: the mean of the per-class F1 scores, which a
+class the model neglects pulls down more than accuracy), ``size_bytes``
 (file size), ``gzip_bytes`` (file size after ``gzip -9``: a transport
 figure, what pruning and clustering save on the wire) and ``latency_us``
 (median single-sample ``invoke()`` time, in microseconds). ``params`` is the

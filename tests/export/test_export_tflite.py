@@ -620,6 +620,26 @@ def test_sanity_fails_under_90_percent_agreement(trained, tiny_images, tmp_path,
     assert result.top1_agreement == pytest.approx(26 / 30)
 
 
+def test_sanity_passes_disagreement_that_costs_no_accuracy(trained, tiny_images, tmp_path,
+                                                           tflite_outputs):
+    # A weak model: 4 of 30 top-1 classes differ (86.7 % agreement), but on samples both the
+    # model and its file get wrong, so the file is no worse: a lossy copy, not a broken one.
+    model, _ = trained
+    x_test, y_test = tiny_images[2], tiny_images[3].copy()
+    tflite_outputs.change = _flip_right(model, x_test, y_test, 4)
+    right = np.flatnonzero(model.predict(x_test, verbose=0).argmax(axis=1) == y_test)[:4]
+    y_test[right] = (y_test[right] + 2) % 3  # neither the model's class nor the file's
+    result = export_tflite(model, tmp_path / "m.tflite", "dynamic", verify_data=x_test,
+                           verify_labels=y_test, verify="sanity")
+    assert result.top1_agreement == pytest.approx(26 / 30)
+    assert result.tflite_accuracy == result.keras_accuracy
+    assert _verification.SANITY_MAX_ACCURACY_DROP == 0.05
+    # Without labels nothing says the file is no worse: the agreement rule stands.
+    with pytest.raises(ExportVerificationError, match=r"top-1 agreement is 86.7%"):
+        export_tflite(model, tmp_path / "n.tflite", "dynamic", verify_data=x_test,
+                      verify="sanity")
+
+
 @pytest.mark.parametrize("verify", ["strict", "sanity"])
 def test_non_finite_outputs_fail_every_policy(
     trained, tiny_images, tmp_path, tflite_outputs, verify

@@ -19,6 +19,7 @@ from keras_autoopt.measure import (
     top1_labels,
 )
 from keras_autoopt.measure._litert import _dequantize, _quantize
+from keras_autoopt.measure._measure import classification_figures
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +142,91 @@ def test_measure_tflite(files, tiny_images, mode):
         "accuracy",
         "latency_us_median",
         "latency_runs",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "confusion",
     }
+    assert record["confusion"] == metrics.confusion
     with pytest.raises(dataclasses.FrozenInstanceError):
         metrics.accuracy = 1.0
+
+
+def _macro_by_hand(confusion):
+    """Macro precision, recall, F1 over the classes present, computed from the matrix alone."""
+    matrix = np.asarray(confusion, dtype=float)
+    true_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
+    present = (true_counts > 0) | (predicted_counts > 0)
+    precision, recall, f1 = [], [], []
+    for k in np.flatnonzero(present):
+        hits = matrix[k, k]
+        p = hits / predicted_counts[k] if predicted_counts[k] else 0.0
+        r = hits / true_counts[k] if true_counts[k] else 0.0
+        precision.append(p)
+        recall.append(r)
+        f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    return np.mean(precision), np.mean(recall), np.mean(f1)
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8"])
+def test_measure_tflite_quality_figures(files, tiny_images, mode):
+    _, _, x_test, y_test = tiny_images
+    # Relabel every third sample so that the figures are not all 1.
+    y_noisy = y_test.copy()
+    y_noisy[::3] = (y_noisy[::3] + 1) % 3
+    metrics = measure_tflite(files[mode], x_test, y_noisy, latency_runs=50, warmup_runs=0)
+    predicted = _interpreter_predict(files[mode], x_test).argmax(axis=1)
+    # The confusion matrix counted here, independently of measure_tflite.
+    expected = np.zeros((3, 3), dtype=int)
+    for true, guess in zip(y_noisy, predicted, strict=True):
+        expected[true, guess] += 1
+    assert metrics.confusion == expected.tolist()
+    assert all(type(count) is int for row in metrics.confusion for count in row)
+    assert sum(map(sum, metrics.confusion)) == len(y_noisy)
+    diagonal = sum(metrics.confusion[k][k] for k in range(3))
+    assert diagonal / len(y_noisy) == pytest.approx(metrics.accuracy)
+    assert metrics.accuracy < 1.0
+    precision, recall, f1 = _macro_by_hand(expected)
+    assert metrics.precision_macro == pytest.approx(precision)
+    assert metrics.recall_macro == pytest.approx(recall)
+    assert metrics.f1_macro == pytest.approx(f1)
+    assert 0.0 < metrics.f1_macro < 1.0
+
+
+def test_classification_figures_by_hand():
+    # Class 3 is in neither the labels nor the predictions: it has a row and a
+    # column of zeros but does not enter the macro averages.
+    figures = classification_figures(np.array([0, 0, 1, 1, 2, 2]),
+                                     np.array([0, 1, 1, 1, 0, 2]), classes=4)
+    assert figures["confusion"] == [[1, 1, 0, 0], [0, 2, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+    # Per class (precision, recall, F1): (1/2, 1/2, 1/2), (2/3, 1, 4/5), (1, 1/2, 2/3).
+    assert figures["precision_macro"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert figures["recall_macro"] == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert figures["f1_macro"] == pytest.approx((1 / 2 + 4 / 5 + 2 / 3) / 3)
+
+
+def test_classification_figures_count_never_predicted_classes_as_zero():
+    # Classes 1 and 2 are never predicted: precision 0 (not undefined), recall 0.
+    figures = classification_figures(np.array([0, 1, 2]), np.array([0, 0, 0]), classes=3)
+    assert figures["precision_macro"] == pytest.approx((1 / 3 + 0 + 0) / 3)
+    assert figures["recall_macro"] == pytest.approx((1 + 0 + 0) / 3)
+    assert figures["f1_macro"] == pytest.approx((1 / 2 + 0 + 0) / 3)
+    assert figures["confusion"] == [[1, 0, 0], [1, 0, 0], [1, 0, 0]]
+
+
+def test_sigmoid_model_has_a_two_by_two_confusion_matrix(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    path = export_tflite(model, tmp_path / "sigmoid.tflite", "float32").path
+    metrics = measure_tflite(path, x, y, latency_runs=50, warmup_runs=0)
+    scores = model.predict(x, verbose=0).reshape(-1)
+    expected = np.zeros((2, 2), dtype=int)
+    for true, guess in zip(y, (scores > 0.5).astype(int), strict=True):
+        expected[true, guess] += 1
+    assert metrics.confusion == expected.tolist()
+    assert metrics.f1_macro == pytest.approx(_macro_by_hand(expected)[2])
 
 
 def test_measure_defaults(files, tiny_images):

@@ -335,7 +335,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def fast_plots(monkeypatch):
     """Skip drawing (every plot is the bytes ``b"png"``) where only the text is checked."""
-    for name in ("render_trials_plot", "render_models_plot", "render_compression_plot"):
+    for name in ("render_trials_plot", "render_models_plot", "render_compression_plot",
+                 "render_confusion_plot"):
         monkeypatch.setattr(plots_module, name, lambda *args: b"png")
     monkeypatch.setattr(_pareto_plots, "render_pareto_plot", lambda *args: b"png")
 

@@ -51,3 +51,16 @@ def test_invalid_models(report):
         format_models_table(report["models"])
     with pytest.raises(ValueError, match=r"Received: models=\{\} \(dict\); expected a list"):
         format_models_table({})
+
+
+def test_device_columns_when_measured_for_a_target(report):
+    models = [dict(m) for m in report["models"][2:]]
+    models[0]["device"] = {"target": "tflm", "flash_bytes": 83_900, "ram_bytes": 10_240,
+                           "reason": None}
+    models[1]["device"] = {"target": "tflm", "flash_bytes": 81_400, "ram_bytes": None,
+                           "reason": "TFLite Micro cannot run it"}
+    lines = format_models_table(models).splitlines()
+    assert lines[0].split()[-6:] == ["flash", "KB", "RAM", "KB", "runs", "on", "tflm"][-6:]
+    assert lines[0].endswith("flash KB  RAM KB  runs on tflm")
+    assert lines[2].split()[-3:] == ["81.9", "10.0", "yes"]  # 83,900 / 1024, 10,240 / 1024
+    assert lines[3].split()[-3:] == ["79.5", "n/a", "no"]

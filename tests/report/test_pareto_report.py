@@ -129,10 +129,86 @@ def test_unknown_plot_name(pareto):
         ValueError,
         match=re.escape(
             "Received: name='pareto'; expected one of ('pareto_accuracy_vs_gzip', "
-            "'pareto_accuracy_vs_latency')."
+            "'pareto_accuracy_vs_latency', 'pareto_accuracy_vs_flash', 'pareto_accuracy_vs_ram')."
         ),
     ):
         _pareto_plots.render_pareto_plot(pareto, "pareto")
+
+
+def _on_tflm(pareto: dict) -> dict:
+    """``pareto`` searched for the tflm target: flash and RAM measured, its budgets as limits."""
+    budgets = {"flash_bytes": 20_000, "ram_bytes": 3_000}
+    pareto["target"] = {"name": "tflm", "runtime": "tflm", **budgets}
+    pareto["constraints"].update(max_flash_bytes=budgets["flash_bytes"],
+                                 max_ram_bytes=budgets["ram_bytes"])
+    figures = {"00": (6_200, 1_900, 1.0), "01": (14_500, 2_600, 1.0), "02": (16_000, 2_700, 1.0),
+               "03": (31_000, 3_400, 1.0), "04": (61_240, 5_000, 0.0)}
+    for trial in pareto["trials"]:
+        if trial["trial_id"] in figures:
+            flash, ram, runs = figures[trial["trial_id"]]
+            trial["metrics"].update(flash_bytes=flash, ram_bytes=ram, target_runs=runs)
+    return pareto
+
+
+def test_device_plots_draw_the_targets_budgets(pareto_report, monkeypatch, tmp_path,
+                                               assert_png):
+    _on_tflm(pareto_report["pareto"])
+    lines = []
+    real_new_figure = plots_module._new_figure
+
+    def new_figure():
+        figure, axes = real_new_figure()
+        real_axvline = axes.axvline
+
+        def axvline(x, *args, **kwargs):
+            lines.append((x, kwargs.get("label")))
+            return real_axvline(x, *args, **kwargs)
+
+        axes.axvline = axvline
+        return figure, axes
+
+    monkeypatch.setattr(plots_module, "_new_figure", new_figure)
+    paths = write_report(pareto_report, tmp_path)
+    device = {"pareto_accuracy_vs_flash", "pareto_accuracy_vs_ram"}
+    assert set(paths.plots) == BASE_PLOTS | PARETO_PLOTS | device
+    for name in device:
+        assert_png(paths.plots[name])
+    assert sorted(lines) == [(3000.0, "budget 3,000 bytes (tflm)"),
+                             (20000.0, "budget 20,000 bytes (tflm)")]
+    markdown = paths.markdown.read_text(encoding="utf-8")
+    assert "![validation accuracy vs flash, the target's budget dashed]" \
+           "(pareto_accuracy_vs_flash.png)" in markdown
+    assert "(pareto_accuracy_vs_ram.png)" in markdown
+
+
+def test_device_plots_only_where_measured(pareto_report, tmp_path):
+    assert _pareto_plots.plot_names(pareto_report["pareto"]) == _pareto_plots.PLOT_NAMES
+    pareto_report["pareto"]["trials"][0]["metrics"]["flash_bytes"] = 6_200
+    paths = write_report(pareto_report, tmp_path)
+    assert set(paths.plots) == BASE_PLOTS | PARETO_PLOTS | {"pareto_accuracy_vs_flash"}
+    assert "pareto_accuracy_vs_ram" not in paths.markdown.read_text(encoding="utf-8")
+
+
+def test_front_table_says_which_models_fit_the_target(pareto_report, report_markdown,
+                                                      table_row, markdown_section):
+    _on_tflm(pareto_report["pareto"])
+    markdown = markdown_section(report_markdown(pareto_report), "Pareto front")
+    assert "| flash (bytes) | RAM (bytes) | fits tflm |" in markdown
+    # 00: 6,200 <= 20,000 and 1,900 <= 3,000; 03: both over (a front drawn as given).
+    assert table_row(markdown, "00").split(" | ")[6:9] == ["6,200", "1,900", "yes"]
+    assert table_row(markdown, "03").split(" | ")[8] == (
+        "no: flash 31,000 > 20,000; RAM 3,400 > 3,000")
+
+
+def test_fits_target_cell():
+    from keras_autoopt.report._pareto_report import fits_target
+
+    target = {"name": "tflm", "flash_bytes": 100, "ram_bytes": None}
+    assert fits_target({"flash_bytes": 100}, target) == "yes"  # equal to the budget fits
+    assert fits_target({"flash_bytes": 101, "ram_bytes": 10**9}, target) == "no: flash 101 > 100"
+    assert fits_target({"target_runs": 0.0}, target) == "no: does not run on tflm"
+    assert fits_target({"flash_bytes": float("nan")}, target) == "yes"  # not measured
+    assert fits_target({"flash_bytes": 10**9}, None) == "-"
 
 
 # --- report.md ----------------------------------------------------------------------

@@ -68,6 +68,39 @@ def test_trials_are_measured_as_deployed_and_the_front_is_non_dominated(
     assert tuner.hypervolume() > 0
 
 
+def _macro_f1_by_hand(y_true, y_pred):
+    """Mean per-class F1 over the classes in the labels or the predictions."""
+    scores = []
+    for k in np.union1d(y_true, y_pred):
+        hits = np.sum((y_true == k) & (y_pred == k))
+        predicted, actual = np.sum(y_pred == k), np.sum(y_true == k)
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / actual if actual else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if hits else 0.0)
+    return float(np.mean(scores))
+
+
+def test_val_f1_is_an_objective_and_trials_record_their_training_time(tiny_images, tmp_path):
+    from keras_autoopt.measure import TFLiteRunner
+
+    x, y, xv, yv = tiny_images
+    tuner = _tuner(tmp_path, objectives=("val_f1", "gzip_bytes"), max_trials=2)
+    assert [(o.name, o.direction) for o in tuner.objectives] == [("val_f1", "max"),
+                                                                  ("gzip_bytes", "min")]
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    trials = list(tuner.oracle.trials.values())
+    assert [t.status for t in trials] == ["COMPLETED"] * 2
+    for trial in trials:
+        val_f1 = trial.metrics.get_last_value("val_f1")
+        path = Path(tuner.get_trial_dir(trial.trial_id)) / "model.tflite"
+        predicted = TFLiteRunner(path).predict(xv).argmax(axis=1)
+        assert val_f1 == pytest.approx(_macro_f1_by_hand(yv, predicted))
+        assert 0.0 <= val_f1 <= 1.0
+        assert trial.metrics.get_last_value("train_s") > 0
+    front = tuner.get_pareto_front()
+    assert front and all(set(p.values) == {"val_f1", "gzip_bytes"} for p in front)
+
+
 def test_trials_leave_no_custom_gradient_behind(tiny_images, tmp_path):
     # Each entry keeps a traced train step (its whole FuncGraph) alive: left
     # behind, they made a 30-trial search grow by ~30 MB per trial.
@@ -394,3 +427,31 @@ def test_a_budget_between_the_bound_and_the_measured_arena_rejects_before_traini
     (trial,) = tuner.oracle.trials.values()
     assert trial.status == "FAILED" and REJECTED_PREFIX in trial.message
     assert "(measured on the untrained model's int8 conversion) > max_ram_bytes" in trial.message
+
+
+def test_pruned_float_trials_on_litert_are_sparse_encoded_and_sized_after_export(
+        tiny_images, tmp_path):
+    import json
+
+    x, y, xv, yv = tiny_images
+    _CountingHyperModel.fits = 0
+    hypermodel = _hypermodel(_CountingHyperModel, units=(32,))
+    params = hypermodel.build(kt.HyperParameters()).count_params()
+    space = CompressionSpace(sparsities=(0.9,), pruning_schedules=("constant",), clusters=(0,),
+                             quantization=("float32",), prune_epochs=1, cluster_epochs=1)
+    # Below the dense lower bound (1 byte per parameter + 800): a dense file could not fit,
+    # a sparse one may, so the trial is trained and judged on its exported file.
+    limit = params + 799
+    tuner = _tuner(tmp_path, max_trials=1, hypermodel=hypermodel, compression=space,
+                   constraints=Constraints(max_size_bytes=limit))
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert _CountingHyperModel.fits == 1 and trial.status == "COMPLETED", trial.message
+    metric = trial.metrics.get_last_value
+    folder = Path(tuner.get_trial_dir(trial.trial_id))
+    size = (folder / "model.tflite").stat().st_size
+    assert metric("sparse_encoding") == 1.0 and metric("size_bytes") == size
+    assert metric("dense_size_bytes") > 2 * size  # 90 % zeros: far smaller than dense
+    assert metric("feasible") == (1.0 if size <= limit else 0.0)
+    exported = json.loads((folder / "export.json").read_text())
+    assert exported["sparse_encoding"] is True and exported["sparse_reason"].startswith("kept")

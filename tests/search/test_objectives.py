@@ -23,6 +23,7 @@ def _raises(message):
 def test_builtin_objectives():
     assert BUILTIN_OBJECTIVES == {
         "val_accuracy": "max",
+        "val_f1": "max",
         "gzip_bytes": "min",
         "size_bytes": "min",
         "latency_us": "min",
@@ -65,7 +66,7 @@ def test_unknown_objective_lists_builtins():
     with _raises(
         "Received: name='acc', direction=None; expected a built-in objective name "
         "(one of ['flash_bytes', 'gzip_bytes', 'latency_us', 'macs', 'npu_latency_ms', "
-        "'params', 'ram_bytes', 'size_bytes', 'val_accuracy']) "
+        "'params', 'ram_bytes', 'size_bytes', 'val_accuracy', 'val_f1']) "
         "or a custom Objective with fn and direction; 'acc' is neither."
     ):
         Objective("acc")
@@ -202,7 +203,8 @@ def test_parse_objective_instances_and_mix():
             "Received: objectives=['val_accuracy', 'acc']; expected a built-in objective "
             "name (one of ['flash_bytes', 'gzip_bytes', 'latency_us', 'macs', "
             "'npu_latency_ms', 'params', 'ram_bytes', 'size_bytes', "
-            "'val_accuracy']) or a custom Objective with fn and direction; 'acc' is neither.",
+            "'val_accuracy', 'val_f1']) or a custom Objective with fn and direction; "
+            "'acc' is neither.",
         ),
         (
             {"gzip_bytes": "max"},
