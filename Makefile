@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/faults.py
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/targets.py
+	$(BIN)/python benchmarks/pareto.py --target tflm --seeds 0 1 2 3 4 --oracles random nsga2
+	$(BIN)/python benchmarks/sparse_export.py
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info
