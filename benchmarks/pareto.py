@@ -38,6 +38,7 @@ Writes ``benchmarks/results/pareto.json`` (``pareto_tflm.json`` with ``--target 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import resource
 import statistics
@@ -158,11 +159,20 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--oracles", nargs="+", default=list(ORACLES))
     parser.add_argument("--target", choices=("host", "tflm"), default="host")
+    parser.add_argument("--runs-from", nargs="+", type=Path, default=None,
+                        help="no search: summarize the runs of these results files (e.g. "
+                             "seeds run in parallel processes, each from its own checkout)")
     args = parser.parse_args()
     tflm = args.target == "tflm"
-    dataset = load_dataset("digits")
     runs = []
-    for seed in args.seeds:
+    if args.runs_from:
+        for path in args.runs_from:
+            runs += json.loads(path.read_text(encoding="utf-8"))["runs"]
+        args.seeds = sorted({r["seed"] for r in runs})
+        args.oracles = list(dict.fromkeys(r["oracle"] for r in runs))
+        args.trials = max(r["trials"] for r in runs)
+    dataset = None if args.runs_from else load_dataset("digits")
+    for seed in [] if args.runs_from else args.seeds:
         for name in args.oracles:
             run = run_search(name, seed, args.trials, dataset, args.target)
             runs.append(run)
