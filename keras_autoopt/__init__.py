@@ -32,7 +32,11 @@ _PUBLIC = {
     "CompressionSpace": "keras_autoopt.compress",
     "PruningStep": "keras_autoopt.compress",
     "QATStep": "keras_autoopt.compress",
+    "StructuredPruningStep": "keras_autoopt.compress",
     "auto_compress": "keras_autoopt.compress",
+    "channel_importance": "keras_autoopt.compress",
+    "prune_by_ratio": "keras_autoopt.compress",
+    "prune_channels": "keras_autoopt.compress",
     "train_mixed_precision": "keras_autoopt.compress",
     # keras_autoopt.config
     "ConfigError": "keras_autoopt.config",

@@ -9,6 +9,7 @@ from keras_autoopt.compress._auto import (
 from keras_autoopt.compress._callbacks import SPARSITY_TOLERANCE, CompressionLogger, check_target
 from keras_autoopt.compress._clustering import ClusteringStep
 from keras_autoopt.compress._hypermodel import CompressionHyperModel
+from keras_autoopt.compress._importance import channel_importance
 from keras_autoopt.compress._plan import STEP_TYPES, CompressionPlan, FineTuned, Stage
 from keras_autoopt.compress._precision import MIXED_POLICIES, train_mixed_precision, with_policy
 from keras_autoopt.compress._pruning import PruningStep
@@ -22,6 +23,11 @@ from keras_autoopt.compress._steps import (
     CompressionStep,
     UnsupportedLayerError,
     clone_with_weights,
+)
+from keras_autoopt.compress._structured import (
+    StructuredPruningStep,
+    prune_by_ratio,
+    prune_channels,
 )
 
 __all__ = [
@@ -43,14 +49,18 @@ __all__ = [
     "PruningStep",
     "QATStep",
     "Stage",
+    "StructuredPruningStep",
     "UnsupportedLayerError",
     "allocate",
     "auto_compress",
+    "channel_importance",
     "check_target",
     "clone_with_weights",
     "kernel_stats",
     "layer_sensitivity",
     "overall_sparsity",
+    "prune_by_ratio",
+    "prune_channels",
     "resolve_scheme",
     "train_mixed_precision",
     "with_policy",
