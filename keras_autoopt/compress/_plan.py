@@ -16,16 +16,18 @@ from keras_autoopt.compress._pruning import PruningStep
 from keras_autoopt.compress._qat import QATStep
 from keras_autoopt.compress._stats import kernel_stats, overall_sparsity
 from keras_autoopt.compress._steps import CompressionStep
+from keras_autoopt.compress._structured import StructuredPruningStep
 from keras_autoopt.export import EXPORT_MODES, export_tflite
 from keras_autoopt.measure import measure_tflite
 
 #: Step classes by config name, for `CompressionPlan.from_config`.
 STEP_TYPES: dict[str, type[CompressionStep]] = {
+    "structured": StructuredPruningStep,
     "prune": PruningStep,
     "cluster": ClusteringStep,
     "qat": QATStep,
 }
-_ORDER = {"prune": 0, "cluster": 1, "qat": 2}
+_ORDER = {"structured": -1, "prune": 0, "cluster": 1, "qat": 2}
 
 
 @dataclass
@@ -141,7 +143,7 @@ class CompressionPlan:
         if len(set(kinds)) != len(kinds) or kinds != sorted(kinds, key=_ORDER.__getitem__):
             raise ValueError(
                 f"Received: steps of kinds {kinds}; expected each at most once, in the order "
-                "prune, cluster, qat."
+                "structured, prune, cluster, qat."
             )
         if export_mode not in EXPORT_MODES:
             raise ValueError(
@@ -320,10 +322,13 @@ class CompressionPlan:
                                  split=False).model
         if isinstance(step, QATStep):
             wrapped = step.apply(model, earlier_kinds=list(earlier_kinds))
+        elif isinstance(step, StructuredPruningStep):
+            wrapped = step.apply(model, data=(x, y))  # a smaller model, no wrappers
         else:
             wrapped = step.apply(model)
         self._compile(wrapped, step.learning_rate)
-        target = {**step.target(), "unwrapped": _unwrapped(wrapped, step)}
+        target = {} if isinstance(step, StructuredPruningStep) else \
+            {**step.target(), "unwrapped": _unwrapped(wrapped, step)}
         logger = CompressionLogger(step.kind, target)
         history = None
         if step.epochs:

@@ -40,7 +40,6 @@ import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -58,6 +57,7 @@ from keras_autoopt.compress._channel_graph import (
 )
 from keras_autoopt.compress._fold import custom_objects
 from keras_autoopt.compress._importance import _check_criterion, _check_data, _importance
+from keras_autoopt.compress._steps import CompressionStep
 
 
 def _sliced_weights(a: _Analysis, layer: keras.layers.Layer, keep: Mapping[int, np.ndarray]
@@ -241,35 +241,63 @@ def prune_by_ratio(model: keras.Model, ratio: float | Mapping[str, float],
     return _rebuild(analysis, _resolve_keep(analysis, keep))
 
 
-@dataclass(frozen=True)
-class StructuredPruningStep:
-    """A structured pruning step of a plan: `prune_by_ratio` with fixed settings.
+class StructuredPruningStep(CompressionStep):
+    """A structured pruning step: `prune_by_ratio` with fixed settings, in a plan or alone.
 
-    It does not fine-tune: the caller trains the returned model.
+    In a `CompressionPlan` it is the first stage (kind ``"structured"``): the
+    model is pruned, then fine-tuned ``epochs`` epochs; later magnitude
+    pruning, clustering and QAT stages work on the smaller model. Alone,
+    `apply` returns the pruned model (not compiled, not fine-tuned). There are
+    no wrappers: `strip` returns the model as it is.
 
-    Attributes:
+    Args:
         ratio: A fraction in [0, 1) of each group's channels to remove, or
             ``{producer layer name: fraction}``.
-        criterion: One of `CRITERIA`.
+        criterion: One of `CRITERIA` (``"taylor"`` reads the training data the
+            plan passes to `apply`).
         min_channels: The fewest channels a group keeps (an integer >= 1).
+        epochs: Fine-tuning epochs in `CompressionPlan.run`.
+        learning_rate: Fine-tuning learning rate; None keeps the plan's.
+        skip_layers: Producer layers never pruned (their whole group is kept).
+        skip_unsupported: Must be False: a model structured pruning cannot
+            follow is refused whole (`UnsupportedLayerError`).
     """
 
-    ratio: float | dict[str, float]
-    criterion: str = "l1"
-    min_channels: int = 1
+    kind = "structured"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "ratio", _check_ratios(self.ratio))
-        object.__setattr__(self, "criterion", _check_criterion(self.criterion))
-        object.__setattr__(self, "min_channels", _check_min_channels(self.min_channels))
+    def __init__(self, ratio: float | Mapping[str, float], criterion: str = "l1",
+                 min_channels: int = 1, *, epochs: int = 2, learning_rate: float | None = None,
+                 skip_layers: Sequence[str] = (), skip_unsupported: bool = False):
+        super().__init__(epochs=epochs, learning_rate=learning_rate, skip_layers=skip_layers,
+                         skip_unsupported=False)
+        if skip_unsupported:
+            raise ValueError(
+                "Received: skip_unsupported=True for StructuredPruningStep; expected False: "
+                "channels cannot be removed around a layer it cannot follow (name it in "
+                "skip_layers only if it is a producer to keep whole).")
+        self.ratio = _check_ratios(ratio)
+        self.criterion = _check_criterion(criterion)
+        self.min_channels = _check_min_channels(min_channels)
 
     def __hash__(self) -> int:  # ``ratio`` may be a dict: hash the settings' JSON.
         return hash(json.dumps(self.get_config(), sort_keys=True))
 
+    def strip(self, model: keras.Model) -> keras.Model:
+        """The model itself: structured pruning adds no wrappers."""
+        return model
+
+    def layer_names(self) -> tuple[str, ...]:
+        """Layer names the settings refer to (``skip_layers`` and the ratio's keys)."""
+        named = tuple(self.ratio) if isinstance(self.ratio, dict) else ()
+        return (*self.skip_layers, *named)
+
     def get_config(self) -> dict[str, Any]:
         """The step's settings, JSON-serializable."""
         ratio = dict(self.ratio) if isinstance(self.ratio, dict) else self.ratio
-        return {"ratio": ratio, "criterion": self.criterion, "min_channels": self.min_channels}
+        config = {"ratio": ratio, "criterion": self.criterion,
+                  "min_channels": self.min_channels, **self.base_config()}
+        del config["skip_unsupported"]
+        return config
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> StructuredPruningStep:
@@ -278,15 +306,32 @@ class StructuredPruningStep:
         Raises:
             ValueError: For a key that is not a setting, or a bad value.
         """
-        unknown = sorted(set(config) - {"ratio", "criterion", "min_channels"})
+        known = {"ratio", "criterion", "min_channels", "epochs", "learning_rate",
+                 "skip_layers", "skip_unsupported"}
+        unknown = sorted(set(config) - known)
         if unknown:
-            raise ValueError(f"Received: config keys {unknown}; expected only 'ratio', "
-                             "'criterion' and 'min_channels'.")
+            raise ValueError(f"Received: config keys {unknown}; expected only {sorted(known)}.")
         if "ratio" not in config:
             raise ValueError(f"Received: config={dict(config)!r}; expected a 'ratio' key.")
         return cls(**config)
 
     def apply(self, model: keras.Model, data: Any = None) -> keras.Model:
-        """Return ``model`` pruned by `prune_by_ratio` (not compiled, not fine-tuned)."""
-        return prune_by_ratio(model, self.ratio, criterion=self.criterion, data=data,
+        """Return ``model`` pruned by `prune_by_ratio` (not compiled, not fine-tuned).
+
+        Args:
+            model: A built Sequential or functional model (see `prune_channels`).
+            data: ``(x, y)`` for the ``"taylor"`` criterion; ignored by the others.
+        """
+        self._check_layer_names(model)
+        ratio = self.ratio
+        if self.skip_layers:
+            groups = _analyze(model).prunable()
+            kept = set(self.skip_layers)
+            if isinstance(ratio, dict):
+                ratio = {name: value for name, value in ratio.items() if name not in kept}
+            else:
+                ratio = {leader: ratio for leader, members in groups.items()
+                         if not kept & set(members)}
+        return prune_by_ratio(model, ratio, criterion=self.criterion,
+                              data=data if self.criterion == "taylor" else None,
                               min_channels=self.min_channels)

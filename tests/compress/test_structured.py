@@ -303,7 +303,7 @@ def test_step_config_round_trip_and_validation(make_tiny_cnn):
     step = StructuredPruningStep({"conv": 0.5, "dense": 0.25}, criterion="l2", min_channels=2)
     config = step.get_config()
     assert config == {"ratio": {"conv": 0.5, "dense": 0.25}, "criterion": "l2",
-                      "min_channels": 2}
+                      "min_channels": 2, "epochs": 2, "learning_rate": None, "skip_layers": []}
     assert StructuredPruningStep.from_config(config) == step
     assert hash(StructuredPruningStep.from_config(config)) == hash(step)
     assert StructuredPruningStep.from_config(StructuredPruningStep(0.5).get_config()) == \
@@ -312,8 +312,10 @@ def test_step_config_round_trip_and_validation(make_tiny_cnn):
         StructuredPruningStep({"conv": 1.5})
     with pytest.raises(ValueError, match=r"Received: criterion='magnitude'"):
         StructuredPruningStep(0.5, criterion="magnitude")
-    with pytest.raises(ValueError, match=r"Received: config keys \['epochs'\]"):
-        StructuredPruningStep.from_config({"ratio": 0.5, "epochs": 1})
+    with pytest.raises(ValueError, match=r"Received: config keys \['sparsity'\]"):
+        StructuredPruningStep.from_config({"ratio": 0.5, "sparsity": 1})
+    with pytest.raises(ValueError, match=r"Received: skip_unsupported=True"):
+        StructuredPruningStep(0.5, skip_unsupported=True)
 
     pruned = step.apply(_randomize(make_tiny_cnn()))
     assert pruned.get_layer("conv").filters == 4 and pruned.get_layer("dense").units == 24
@@ -402,3 +404,40 @@ def test_taylor_from_dataset_matches_arrays(make_tiny_cnn, tiny_images):
         np.testing.assert_allclose(from_dataset[name], value, rtol=1e-5)
     pruned = prune_by_ratio(model, 0.5, criterion="taylor", data=(x, y))
     assert pruned.get_layer("conv").filters == 4
+
+
+def test_skip_layers_keep_their_group_whole(make_tiny_cnn):
+    model = _randomize(make_tiny_cnn())
+    pruned = StructuredPruningStep(0.5, skip_layers=["conv"]).apply(model)
+    assert pruned.get_layer("conv").filters == model.get_layer("conv").filters
+    assert pruned.get_layer("dense").units == model.get_layer("dense").units // 2
+    with pytest.raises(ValueError, match=r"Received: layer names \['nope'\]"):
+        StructuredPruningStep(0.5, skip_layers=["nope"]).apply(model)
+
+
+def test_a_plan_prunes_channels_first_then_quantizes(tiny_images, tmp_path):
+    from keras_autoopt.compress import CompressionPlan, QATStep
+    from keras_autoopt.data import from_arrays
+
+    x, y, xv, yv = (np.array(a) for a in tiny_images)
+    data = from_arrays(np.concatenate([x, xv]), np.concatenate([y, yv]), seed=0)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)), L.Conv2D(16, 3, activation="relu", name="conv"),
+        L.Flatten(), L.Dense(32, activation="relu", name="dense"),
+        L.Dense(3, activation="softmax", name="out")])
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(data.x_train, data.y_train, epochs=3, verbose=0)
+    plan = CompressionPlan([StructuredPruningStep(0.5, epochs=1), QATStep(epochs=1)])
+    assert CompressionPlan.from_config(plan.get_config()).get_config() == plan.get_config()
+    stages = plan.run(model, data, tmp_path)
+    names = [stage.name for stage in stages]
+    assert names == ["float32", "ptq_int8", "structured", "qat"]
+    by_name = {stage.name: stage for stage in stages}
+    assert by_name["structured"].model.get_layer("conv").filters == 8
+    assert by_name["structured"].model.get_layer("dense").units == 16
+    # Fewer weights in the file itself, not only in its gzip: the int8 file shrinks.
+    assert by_name["qat"].mode == "int8"
+    assert by_name["qat"].metrics["size_bytes"] < by_name["ptq_int8"].metrics["size_bytes"]
+    with pytest.raises(ValueError, match=r"in the order structured, prune, cluster, qat"):
+        CompressionPlan([QATStep(), StructuredPruningStep(0.5)])
