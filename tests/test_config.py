@@ -127,6 +127,7 @@ def test_multi_objective_sections(tmp_path):
     assert config.objectives == [["val_accuracy", "max"], ["gzip_bytes", "min"]]
     assert config.constraints.max_params == 50000
     assert config.compression_space.quantization == ("int8",)
+    assert config.compression_space.channels == (1.0,)  # default: no structured pruning
     assert config.teacher == str((tmp_path / "teacher.keras").resolve())
     assert load_config(_write(tmp_path, "objectives: {latency_us: min}\n", "b.yaml")) \
         .oracle_name() == "tpe"
@@ -158,6 +159,9 @@ def test_multi_objective_sections(tmp_path):
          r"unknown key 'constraints.max_flops'"),
         ("objectives: [val_accuracy]\ncompression_space: {quantization: [int4]}\n",
          r"line 2: Received: compression_space=.*quantization=\('int4',\); expected choices"),
+        ("objectives: [val_accuracy]\ncompression_space: {channels: [0.5, 1.5]}\n",
+         r"line 2: Received: compression_space=.*channels=\(0.5, 1.5\); expected a non-empty "
+         r"list of distinct fractions in \(0, 1\]"),
     ],
 )
 def test_multi_objective_bad_values(tmp_path, text, message):

@@ -174,6 +174,7 @@ class CompressionSpaceConfig(BaseModel):
     pruning_schedules: tuple[str, ...] = DEFAULT_PRUNING_SCHEDULES
     clusters: tuple[Int, ...] = DEFAULT_SPACE_CLUSTERS
     quantization: tuple[str, ...] = DEFAULT_QUANTIZATIONS
+    channels: tuple[Float, ...] = (1.0,)
     prune_epochs: Int | None = Field(default=None, ge=1)
     cluster_epochs: Int | None = Field(default=None, ge=1)
     learning_rate: Float | None = Field(default=None, gt=0, lt=1)

@@ -16,7 +16,7 @@ import numpy as np
 
 from keras_autoopt._backend import keras, kt
 from keras_autoopt._io import atomic_save_model, atomic_write_text
-from keras_autoopt.compress import CompressionSpace
+from keras_autoopt.compress import CompressionSpace, prune_by_ratio
 from keras_autoopt.distill import (
     DEFAULT_ALPHA,
     DEFAULT_TEMPERATURE,
@@ -290,8 +290,11 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
             "sparsity": 0.0, "pruning_schedule": None, "clusters": 0,
             "quantization": "float32" if self.target.allows("float32")
             else self.target.default_mode}
-        params = int(model.count_params())
-        estimate = estimate_model(model, choices["quantization"])
+        # Structured pruning (``channels`` < 1) exports a smaller architecture: size that one.
+        sized = model if choices.get("channels", 1.0) >= 1.0 else \
+            prune_by_ratio(model, 1.0 - choices["channels"])
+        params = int(sized.count_params())
+        estimate = estimate_model(sized, choices["quantization"])
         # A pruned float model may be exported in TFLite's sparse encoding (LiteRT targets):
         # its file can be smaller than its weights, so size and flash are checked after export.
         dense = not (self.target.runtime in ("litert", "xnnpack")
@@ -300,7 +303,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         reason = self.constraints.check_before_training(params, estimate, dense=dense)
         budgets = (self.constraints.max_flash_bytes, self.constraints.max_ram_bytes)
         if reason is None and self.target.runtime != "vela" and budgets != (None, None):
-            estimate = self._measured_estimate(model, choices["quantization"], x)
+            estimate = self._measured_estimate(sized, choices["quantization"], x)
             reason = (estimate if isinstance(estimate, str)
                       else self.constraints.check_before_training(params, estimate, dense=dense))
         if reason is not None:
@@ -315,6 +318,7 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
                             callbacks=[*callbacks, FailOnNonFiniteLoss()], **fit_kwargs)
         model = self._compress(model, choices, x, y)
         train_s = time.perf_counter() - train_start
+        params = int(model.count_params())  # the exported model's
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         trial_dir.mkdir(parents=True, exist_ok=True)
         from keras_autoopt.export import export_for_target

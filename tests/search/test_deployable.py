@@ -455,3 +455,41 @@ def test_pruned_float_trials_on_litert_are_sparse_encoded_and_sized_after_export
     assert metric("feasible") == (1.0 if size <= limit else 0.0)
     exported = json.loads((folder / "export.json").read_text())
     assert exported["sparse_encoding"] is True and exported["sparse_reason"].startswith("kept")
+
+
+def test_channels_prune_whole_units_and_the_budget_is_measured_on_the_smaller_model(
+        tiny_images, tmp_path):
+    from keras_autoopt.search._estimates import measure_before_training
+
+    x, y, xv, yv = tiny_images
+    space = CompressionSpace(channels=(0.5,), sparsities=(0.0,), clusters=(0,), prune_epochs=1)
+    tuner = _tuner(tmp_path, max_trials=1, hypermodel=_hypermodel(units=(32,)),
+                   compression=space, target="tflm")
+    assert tuner.compression.channels == (0.5,)
+    tuner.search(x, y, validation_data=(xv, yv), verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == "COMPLETED", trial.message
+    assert "channels" not in trial.hyperparameters.values  # one choice: not a hyperparameter
+    model = tuner.load_model(trial)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [16, 3]  # 32 units -> 16; the output kept
+    metric = trial.metrics.get_last_value
+    assert metric("params") == model.count_params()
+    flash = (Path(tuner.get_trial_dir(trial.trial_id)) / "model.tflite").stat().st_size
+    (sized,) = tuner._sizes.values()  # measured before training, on the smaller architecture
+    assert sized.flash_bytes == flash == metric("flash_bytes")
+    assert sized.ram_bytes == metric("ram_bytes")
+    assert measure_before_training(model, "tflm", "int8", x).flash_bytes == flash
+
+
+def test_channels_choices_are_checked():
+    for bad in ((), (0.0,), (1.5,), (0.5, 0.5), ("half",), 0.5):
+        with pytest.raises(ValueError, match=r"Received: channels=.*expected a non-empty list of "
+                                             r"distinct fractions in \(0, 1\]"):
+            CompressionSpace(channels=bad)
+    space = CompressionSpace(channels=(1.0, 0.5), sparsities=(0.0,), clusters=(0,))
+    assert CompressionSpace.from_config(space.get_config()) == space
+    hp = kt.HyperParameters()
+    assert space.sample(hp)["channels"] == 1.0 and "channels" in hp.values
+    steps = space.plan({**space.sample(hp), "channels": 0.5}).steps
+    assert [step.kind for step in steps] == ["structured"] and steps[0].ratio == 0.5
