@@ -248,8 +248,8 @@ def test_compression_space_round_trip_and_conditional_schedule():
     assert CompressionSpace.from_config(space.get_config()) == space
     hp = kt.HyperParameters()
     choices = space.sample(hp)
-    assert choices == {"sparsity": 0.0, "pruning_schedule": "polynomial", "clusters": 0,
-                       "quantization": "float32"}
+    assert choices == {"channels": 1.0, "sparsity": 0.0, "pruning_schedule": "polynomial",
+                       "clusters": 0, "quantization": "float32"}
     assert not hp.is_active(hp._hps["pruning_schedule"][0])
 
 
