@@ -20,6 +20,7 @@ import numpy as np
 
 from keras_autoopt._backend import keras
 from keras_autoopt._graph import check_graph_model
+from keras_autoopt.compress._fold import _functional
 from keras_autoopt.compress._steps import UnsupportedLayerError
 
 _L = keras.layers
@@ -178,16 +179,6 @@ def _check_layer(layer: keras.layers.Layer) -> None:
         raise UnsupportedLayerError(
             f"Received: {_describe(layer)} with data_format='channels_first'; expected "
             "channels-last layers for structured pruning.")
-
-
-def _functional(model: keras.Model) -> keras.Model:
-    if isinstance(model, keras.Sequential):
-        if not model.built or not getattr(model, "inputs", None):
-            raise ValueError(
-                f"Received: model={model.name!r}, a Sequential model without a known input "
-                "shape; expected a built model (start it with keras.Input(shape)).")
-        return keras.Model(model.inputs, model.outputs, name=model.name)
-    return model
 
 
 def _analyze(model: Any) -> _Analysis:
