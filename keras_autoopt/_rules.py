@@ -37,6 +37,12 @@ DEFAULT_SPACE_SPARSITIES = (0.0, 0.5, 0.75, 0.9)
 DEFAULT_SPACE_CLUSTERS = (0, 16, 32)
 #: `CompressionSpace`'s quantization choices, largest file first.
 DEFAULT_QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+#: `auto_compress`'s candidate shares of each group's channels structured pruning removes.
+DEFAULT_CHANNEL_RATIOS = (0.25, 0.5, 0.75, 0.875)
+#: Channel importance criteria of structured pruning (see `channel_importance`).
+CHANNEL_CRITERIA = ("l1", "l2", "bn_scale", "taylor")
+#: What `auto_compress` can minimize among the stages within budget.
+MINIMIZE = ("flash", "gzip", "latency", "ram", "macs")
 #: Pruning schedules a `CompressionSpace` may sample, and its default choice.
 PRUNING_SCHEDULES = ("polynomial", "constant")
 DEFAULT_PRUNING_SCHEDULES = ("polynomial",)
@@ -122,3 +128,28 @@ def check_max_accuracy_drop(name: str, value: Any) -> float:
 def check_quantizations(name: str, value: Any) -> tuple[str, ...]:
     """Return a non-empty tuple of unique export modes (`EXPORT_MODES`)."""
     return check_choices(name, value, allowed=EXPORT_MODES)
+
+
+def check_channel_ratios(name: str, value: Any) -> tuple[float, ...]:
+    """Return ``value`` as sorted, distinct channel ratios in (0, 1); empty is allowed.
+
+    Args:
+        name: Argument name used in the message.
+        value: The value received.
+
+    Raises:
+        ValueError: Naming ``name`` and ``value`` for anything else.
+    """
+    expected = (f"Received: {name}={value!r}; expected a list of distinct fractions in "
+                "(0, 1) (an empty list skips structured pruning).")
+    if not _is_list(value):
+        raise ValueError(expected)
+    ratios = []
+    for item in value:
+        if not isinstance(item, _REAL) or isinstance(item, bool) or \
+                not (0.0 < float(item) < 1.0):
+            raise ValueError(expected)
+        ratios.append(float(item))
+    if len(set(ratios)) != len(ratios):
+        raise ValueError(expected)
+    return tuple(sorted(ratios))

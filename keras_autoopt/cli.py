@@ -24,7 +24,7 @@ from pathlib import Path
 from keras_autoopt._defaults import DEFAULT_HEARTBEAT_S, DEFAULT_TRIAL_TIMEOUT_S
 from keras_autoopt._failure import InputError, RunStopped, describe_failure
 from keras_autoopt._quiet import quiet_stderr
-from keras_autoopt._rules import DEFAULT_MAX_ACCURACY_DROP, check_max_accuracy_drop
+from keras_autoopt._rules import DEFAULT_MAX_ACCURACY_DROP, MINIMIZE, check_max_accuracy_drop
 from keras_autoopt.targets import TARGETS
 
 # Nothing above loads TensorFlow: ``--help`` and argument errors answer at once. The
@@ -166,9 +166,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--trust-model", action="store_true", help=_TRUST_HELP + " (teacher:)")
     compress = commands.add_parser(
         "compress", parents=[common], help="compress a saved model within an accuracy budget",
-        description="Per-layer sensitivity analysis, pruning, clustering and QAT of a saved "
-                    "tf_keras classifier, stopping at the accuracy budget; every stage is "
-                    "exported to TFLite and measured under LiteRT.",
+        description="Structured pruning (whole channels removed), per-layer sensitivity "
+                    "analysis, pruning, clustering and QAT of a saved tf_keras classifier, "
+                    "stopping at the accuracy budget (paired decisions on the validation "
+                    "split); every stage is exported to TFLite and measured under LiteRT "
+                    "(and on --target).",
     )
     compress.add_argument("--model", required=True, help="saved model (.keras, .h5, SavedModel)")
     compress.add_argument("--output", default="runs/compress",
@@ -178,6 +180,12 @@ def _parser() -> argparse.ArgumentParser:
     compress.add_argument("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP,
                           help="largest validation accuracy drop, as a fraction "
                                "(default: %(default)s)")
+    compress.add_argument("--target", default=None,
+                          help="measure every stage on this device target (e.g. tflm: flash "
+                               "and TFLite Micro arena); stages it cannot run are not chosen")
+    compress.add_argument("--minimize", choices=MINIMIZE, default="flash",
+                          help="what the chosen stage has least of (default: %(default)s; "
+                               "ram needs --target)")
     compress.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     compress.add_argument("--trust-model", action="store_true", help=_TRUST_HELP)
     return parser
@@ -262,16 +270,23 @@ def _check_arguments(args: argparse.Namespace) -> None:
             check_max_accuracy_drop("--max-accuracy-drop", args.max_accuracy_drop)
         except ValueError as exc:
             raise InputError(str(exc)) from None
+        if args.minimize == "ram" and args.target is None:
+            raise InputError("Received: --minimize=ram without --target; expected a target "
+                             "that reports RAM, e.g. --target tflm.")
     if args.command == "demo" and args.trials < 1:
         raise InputError(f"Received: --trials={args.trials}; expected a positive integer.")
     if getattr(args, "target", None) is not None:
         from keras_autoopt.targets import get_target
 
         try:
-            get_target(args.target)
+            target = get_target(args.target)
         except ValueError as exc:
             raise InputError(str(exc).replace("Received: target=", "Received: --target=",
                                               1)) from None
+        if getattr(args, "minimize", None) == "ram" and target.runtime == "litert":
+            raise InputError(f"Received: --minimize=ram with --target={args.target}, which "
+                             "reports no RAM; expected a TFLite Micro or Ethos-U target, "
+                             "e.g. --target tflm.")
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -287,6 +302,7 @@ def _run_command(args: argparse.Namespace) -> int:
         result = compress_saved_model(args.model, args.output, dataset=args.dataset,
                                       seed=args.seed,
                                       max_accuracy_drop=args.max_accuracy_drop,
+                                      target=args.target, minimize=args.minimize,
                                       trust_model=args.trust_model)
         print("\n" + format_stages_table(result.report["stages"]))
         print(f"\nReport: {result.paths.markdown}")

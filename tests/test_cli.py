@@ -116,6 +116,17 @@ def test_compress_errors_exit_2(tmp_path, capsys):
     code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "none.keras"),
                              "--max-accuracy-drop", "2")
     assert code == 2 and "Received: --max-accuracy-drop=2.0; expected a fraction" in err
+    code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "none.keras"),
+                             "--minimize", "ram")
+    assert code == 2 and "Received: --minimize=ram without --target; expected a target " \
+        "that reports RAM, e.g. --target tflm." in err
+    code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "none.keras"),
+                             "--minimize", "ram", "--target", "host")
+    assert code == 2 and "Received: --minimize=ram with --target=host, which reports no RAM" \
+        in err
+    code, _, err = _run_main(capsys, "compress", "--model", str(tmp_path / "none.keras"),
+                             "--target", "toaster")
+    assert code == 2 and "Received: --target='toaster'; expected one of host" in err
 
 
 def test_compress_refuses_a_model_that_does_not_fit_the_data(tmp_path, capsys):

@@ -12,7 +12,8 @@ from keras_autoopt.config import CompressConfig, CompressionSpaceConfig, ConfigE
 from keras_autoopt.search import CompressionSpace, OptimizerSpace
 
 #: Arguments of `auto_compress` that the run gives itself, not the ``compress:`` section.
-RUN_ARGUMENTS = {"model", "dataset", "output_dir", "seed", "stream"}
+# ``target`` comes from the run's own ``target:`` key, not the compress section.
+RUN_ARGUMENTS = {"model", "dataset", "output_dir", "seed", "stream", "target"}
 
 
 def _defaults(function) -> dict:
@@ -63,6 +64,7 @@ def test_the_shared_constants_are_the_python_defaults():
     assert python["max_accuracy_drop"] == _rules.DEFAULT_MAX_ACCURACY_DROP
     assert tuple(python["sparsities"]) == _rules.DEFAULT_SPARSITIES
     assert tuple(python["cluster_counts"]) == _rules.DEFAULT_CLUSTER_COUNTS
+    assert tuple(python["channel_ratios"]) == _rules.DEFAULT_CHANNEL_RATIOS
     space = CompressionSpace()
     assert space.quantization == _rules.DEFAULT_QUANTIZATIONS
     assert sorted(_rules.DEFAULT_QUANTIZATIONS) == sorted(EXPORT_MODES)

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 
 from keras_autoopt._backend import keras, tf
+from keras_autoopt._rules import CHANNEL_CRITERIA
 from keras_autoopt.compress._channel_graph import _L, _SEPARABLE, _Analysis, _analyze, _shape
 
 #: Importance criteria of `channel_importance`.
-CRITERIA = ("l1", "l2", "bn_scale", "taylor")
+CRITERIA = CHANNEL_CRITERIA
 
 #: Batches (of `TAYLOR_BATCH_SIZE` samples) the "taylor" criterion reads from arrays.
 TAYLOR_BATCHES = 4

@@ -23,6 +23,8 @@ from pydantic import (
 from keras_autoopt._defaults import EXPORT_MODES
 from keras_autoopt._failure import InputError
 from keras_autoopt._rules import (
+    CHANNEL_CRITERIA,
+    DEFAULT_CHANNEL_RATIOS,
     DEFAULT_CLUSTER_COUNTS,
     DEFAULT_MAX_ACCURACY_DROP,
     DEFAULT_PRUNING_SCHEDULES,
@@ -30,6 +32,8 @@ from keras_autoopt._rules import (
     DEFAULT_SPACE_CLUSTERS,
     DEFAULT_SPACE_SPARSITIES,
     DEFAULT_SPARSITIES,
+    MINIMIZE,
+    check_channel_ratios,
     check_cluster_counts,
     check_max_accuracy_drop,
     check_sparsities,
@@ -129,6 +133,11 @@ class CompressConfig(BaseModel):
 
     max_accuracy_drop: Annotated[Float, _rule(check_max_accuracy_drop)] = \
         DEFAULT_MAX_ACCURACY_DROP
+    channel_ratios: Annotated[tuple[Float, ...], _rule(check_channel_ratios)] = \
+        DEFAULT_CHANNEL_RATIOS
+    structured_criterion: Annotated[str, _one_of(CHANNEL_CRITERIA)] | None = None
+    structured_epochs: Int | None = Field(default=None, ge=1)
+    structured_steps: Int | None = Field(default=None, ge=1)
     sparsities: Annotated[tuple[Float, ...], _rule(check_sparsities, allow_zero=False)] = \
         DEFAULT_SPARSITIES
     sensitivity_share: Float | None = Field(default=None, gt=0, le=1)
@@ -140,6 +149,8 @@ class CompressConfig(BaseModel):
     qat_epochs: Int | None = Field(default=None, ge=0)
     max_backoffs: Int | None = Field(default=None, ge=0)
     max_pushes: Int | None = Field(default=None, ge=0)
+    minimize: Annotated[str, _one_of(MINIMIZE)] | None = None
+    confidence: Float | None = Field(default=None, ge=0.5, lt=1)
     batch_size: Int | None = Field(default=None, ge=1)
     learning_rate: Float | None = Field(default=None, gt=0)
     export_mode: Annotated[str, _one_of(EXPORT_MODES)] | None = None

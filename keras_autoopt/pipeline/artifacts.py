@@ -144,8 +144,11 @@ def compress_best(model: keras.Model, config: PipelineConfig, dataset: Dataset,
     settings = config.compress
     print(f"Compressing the best trial's model (budget {settings.max_accuracy_drop:.2%} "
           "validation accuracy)", file=out, flush=True)
+    # A device target makes every stage measured as the target runs it (flash, RAM), and a
+    # stage it cannot run is never chosen.
+    target = {"target": config.target} if config.target is not None else {}
     return auto_compress(model, dataset, output_dir / "compression", seed=config.seed,
-                         stream=out, **settings.model_dump(exclude_none=True))
+                         stream=out, **target, **settings.model_dump(exclude_none=True))
 
 
 def compressed_row(compression, output_dir: Path, target: Target | None = None,

@@ -89,9 +89,17 @@ def decided_on_validation(stages: Sequence[Mapping[str, Any]],
         is_real(stage.get("val_accuracy")) for stage in stages)
 
 
+def _paired_cells(stage: Mapping[str, Any]) -> list[str]:
+    """The paired decision figures: validation drop's upper bound, test change and its CI."""
+    low, high = stage["test_drop_ci95"]
+    return [fmt_points(-float(stage["val_drop_upper"])),
+            f"{fmt_points(-float(stage['test_drop']))} "
+            f"[{fmt_points(-float(high))}, {fmt_points(-float(low))}]"]
+
+
 def _stage_row(
     stage: Mapping[str, Any], budget: Mapping[str, Any], chosen: bool, folder: str,
-    with_val: bool = False, with_f1: bool = False,
+    with_val: bool = False, with_f1: bool = False, with_paired: bool = False,
 ) -> list[str]:
     name = md_link(str(stage["stage"]), posixpath.join(folder, str(stage["path"])))
     if chosen:
@@ -108,6 +116,7 @@ def _stage_row(
         fmt_percent(stage["accuracy"]),
         fmt_points(_delta(stage, budget)),
         *val,
+        *(_paired_cells(stage) if with_paired else []),
         *([fmt_percent(stage.get("f1_macro"))] if with_f1 else []),
         fmt_int(stage["size_bytes"]),
         fmt_int(stage["gzip_bytes"]),
@@ -140,15 +149,34 @@ def stages_table(
     with_val = decided_on_validation(stages, budget)
     # Macro F1 on the test split: stages measured before it existed have none.
     with_f1 = any(stage.get("f1_macro") is not None for stage in stages)
-    rows = [_stage_row(stage, budget, stage["stage"] == chosen, folder, with_val, with_f1)
-            for stage in stages]
+    # Paired decisions (auto_compress since structured pruning): the bound that decided.
+    with_paired = bool(stages) and all(
+        stage.get("val_drop_upper") is not None and stage.get("test_drop_ci95") is not None
+        for stage in stages)
+    rows = [_stage_row(stage, budget, stage["stage"] == chosen, folder, with_val, with_f1,
+                       with_paired) for stage in stages]
     extra = [*(["val accuracy (%)", "Δ val (pt)"] if with_val else []),
+             *(["Δ val, paired lower bound (pt)", "Δ test paired [95 % CI] (pt)"]
+               if with_paired else []),
              *(["macro F1 (%)"] if with_f1 else [])]
     header = (*_STAGE_HEADER[:6], *extra, *_STAGE_HEADER[6:])
     return md_table(header, rows, _STAGE_ALIGN[:6] + "r" * len(extra) + _STAGE_ALIGN[6:])
 
 
+#: What a report's ``budget.minimize`` means, in words.
+_MINIMIZED = {"flash": "flash (file bytes)", "gzip": "gzip size", "latency": "host latency",
+              "ram": "RAM", "macs": "MACs"}
+
+
 def _budget_text(budget: Mapping[str, Any]) -> str:
+    if is_real(budget.get("confidence")):
+        return (
+            f"decided on the validation split: each stage's per-sample results against the "
+            f"float32 model's, and the drop's one-sided upper bound at "
+            f"{fmt_number(100.0 * float(budget['confidence']), 0)} % confidence at most "
+            f"{fmt_number(100.0 * float(budget['max_accuracy_drop']), 2)} pt; the test "
+            "figures are reported with their paired 95 % interval, never used to decide"
+        )
     if is_real(budget.get("baseline_val_accuracy")):
         floor = float(budget["baseline_val_accuracy"]) - float(budget["max_accuracy_drop"])
         return (
@@ -169,8 +197,10 @@ def _chosen_text(stages: Sequence[Mapping[str, Any]], chosen: str | None) -> str
         return "none: no stage is within the accuracy budget"
     stage = next(stage for stage in stages if stage["stage"] == chosen)
     return (
-        f"**{chosen}** ({fmt_int(stage['gzip_bytes'])} bytes gzipped, "
-        f"{fmt_ratio(stage['gzip_ratio'])} smaller than float32)"
+        f"**{chosen}** ({fmt_int(stage['size_bytes'])} bytes, "
+        f"{fmt_ratio(stage['size_ratio'])} smaller than float32; "
+        f"{fmt_int(stage['gzip_bytes'])} bytes gzipped, "
+        f"{fmt_ratio(stage['gzip_ratio'])})"
     )
 
 
@@ -215,8 +245,9 @@ def _stages_section(report: Mapping[str, Any], plot: str) -> list[str]:
     if chosen is None:
         lead = "No stage is within the accuracy budget, so none is recommended."
     else:
+        figure = _MINIMIZED.get(str(report["budget"].get("minimize", "gzip")), "gzip size")
         lead = (
-            f"Recommended: **{chosen}**, the smallest gzip size within the accuracy budget "
+            f"Recommended: **{chosen}**, the least {figure} within the accuracy budget "
             f"({_budget_text(report['budget'])})."
         )
     return [
@@ -371,8 +402,9 @@ def compression_section(pointer: Mapping[str, Any]) -> list[str]:
         ]
     return [
         *lines,
-        f"Chosen stage: the smallest gzip size within the accuracy budget "
-        f"({_budget_text(budget)}).",
+        f"Chosen stage: the least "
+        f"{_MINIMIZED.get(str(budget.get('minimize', 'gzip')), 'gzip size')} within the "
+        f"accuracy budget ({_budget_text(budget)}).",
         "",
         *stages_table([chosen], budget, str(chosen["stage"]), posixpath.dirname(path)),
     ]

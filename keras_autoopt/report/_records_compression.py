@@ -131,9 +131,10 @@ OptionalSensitivity = not_none(Sensitivity, "a dict {layer: {sparsity: accuracy 
 class CompressionReport(Record):
     """The compression report (``compression.json``).
 
-    ``chosen`` is the name of the chosen stage (the smallest gzip size within
-    budget), None when no stage is within budget. Accuracies, the budget and
-    sparsities are fractions, not percentages; NaN is written as ``null``.
+    ``chosen`` is the name of the chosen stage (the least ``budget.minimize``
+    within budget; gzip size in older reports), None when no stage is within
+    budget. Accuracies, the budget and sparsities are fractions, not
+    percentages; NaN is written as ``null``.
     """
 
     model: CompressedModel
