@@ -10,7 +10,7 @@ digits train split (validation held out for decisions), then, in the same run:
   as before this issue (point estimate, fewest gzip bytes);
 * ``auto``: `auto_compress` as shipped (structured pruning first, paired
   decisions at 80 % confidence, least flash on the ``tflm`` target);
-* ``scratch``: the architecture ``auto`` chose, re-initialized and trained
+* ``scratch``: the channel widths ``auto`` chose, re-initialized and trained
   from scratch with int8 PTQ, for as many epochs as the reference plus the
   structured fine-tuning (does pruning beat just training the small model?).
 
@@ -42,7 +42,12 @@ from _results import RESULTS_DIR, write_results
 from reference import REFERENCE_BATCH_SIZE, REFERENCE_EPOCHS, reference_cnn
 
 from keras_autoopt._backend import keras
-from keras_autoopt.compress import CompressionPlan, PruningStep, auto_compress
+from keras_autoopt.compress import (
+    CompressionPlan,
+    PruningStep,
+    auto_compress,
+    prune_by_ratio,
+)
 from keras_autoopt.compress._decide import paired_drop, tflite_correct
 from keras_autoopt.data import load_dataset
 from keras_autoopt.export import export_tflite
@@ -106,14 +111,15 @@ def run_seed(seed: int) -> dict:
                          max_accuracy_drop=BUDGET_PT / 100, seed=seed, stream=log)
     walls["auto"] = time.perf_counter() - start
 
-    # The chosen architecture trained from scratch, as long as reference + fine-tuning.
+    # The chosen widths (the structured allocation) trained from scratch, as long as the
+    # reference plus the structured fine-tuning.
     chosen_model = auto.chosen.model
+    widths = prune_by_ratio(model, auto.channel_allocation) if auto.channel_allocation \
+        else model
     scratch_epochs = REFERENCE_EPOCHS + auto.report["settings"]["structured_epochs"]
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    scratch = keras.Sequential.from_config(chosen_model.get_config()) \
-        if isinstance(chosen_model, keras.Sequential) else \
-        keras.Model.from_config(chosen_model.get_config())
+    scratch = keras.Sequential.from_config(widths.get_config())
     scratch.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                     ["accuracy"])
     scratch.fit(dataset.x_train, dataset.y_train, epochs=scratch_epochs,

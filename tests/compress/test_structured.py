@@ -441,3 +441,27 @@ def test_a_plan_prunes_channels_first_then_quantizes(tiny_images, tmp_path):
     assert by_name["qat"].metrics["size_bytes"] < by_name["ptq_int8"].metrics["size_bytes"]
     with pytest.raises(ValueError, match=r"in the order structured, prune, cluster, qat"):
         CompressionPlan([QATStep(), StructuredPruningStep(0.5)])
+
+
+def test_batch_norm_of_removed_channels_is_sliced_and_folds_exactly():
+    from keras_autoopt.compress._fold import fold_for_qat
+
+    model = _randomize(_sequential())
+    pruned = prune_channels(model, {"c1": [0, 2, 3]})
+    old, new = model.get_layer("bn1").get_weights(), pruned.get_layer("bn1").get_weights()
+    for before, after in zip(old, new, strict=True):  # gamma, beta, mean, variance
+        np.testing.assert_array_equal(after, before[[0, 2, 3]])
+    folded = fold_for_qat(pruned).model
+    assert "bn1" not in [layer.name for layer in folded.layers]
+    conv = folded.get_layer("c1")
+    assert conv.filters == 3
+    # Folding by hand: kernel * gamma / sqrt(var + eps), bias -> beta + (b - mean) * scale.
+    gamma, beta, mean, var = new
+    scale = gamma / np.sqrt(var + pruned.get_layer("bn1").epsilon)
+    kernel, bias = pruned.get_layer("c1").get_weights()
+    np.testing.assert_allclose(conv.get_weights()[0], kernel * scale, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(conv.get_weights()[1], beta + (bias - mean) * scale,
+                               rtol=1e-5, atol=1e-6)
+    x = np.random.default_rng(1).normal(size=(4, 6, 6, 2)).astype("float32")
+    np.testing.assert_allclose(folded.predict(x, verbose=0), pruned.predict(x, verbose=0),
+                               atol=1e-5)
