@@ -68,3 +68,18 @@ def train_tiny_cnn():
         return model
 
     return train
+
+
+@pytest.fixture(scope="module")
+def dataset(make_tiny_dataset):
+    """The `auto_compress` tests' data: 240 separable images, 150 train / 45 validation.
+
+    Module-scoped (one per test file); a file may define its own ``dataset``.
+    """
+    return make_tiny_dataset(n=240, seed=1, n_train=150, n_val=45)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, train_tiny_cnn):
+    """`make_tiny_cnn` trained 6 epochs on ``dataset``, named ``tiny_cnn``."""
+    return train_tiny_cnn(dataset, epochs=6, name="tiny_cnn")

@@ -12,16 +12,6 @@ from keras_autoopt.measure import TFLiteRunner
 
 
 @pytest.fixture(scope="module")
-def dataset(make_tiny_dataset):
-    return make_tiny_dataset(n=240, seed=1, n_train=150, n_val=45)
-
-
-@pytest.fixture(scope="module")
-def trained(dataset, train_tiny_cnn):
-    return train_tiny_cnn(dataset, epochs=6, name="tiny_cnn")
-
-
-@pytest.fixture(scope="module")
 def trained_bn(dataset):
     # The demo's kind of model (ConvNetHyperModel blocks): Conv / Dense without bias, then
     # batch norm, then swish / elu. Its QAT stage used to fail (elu has no TF-MOT config;

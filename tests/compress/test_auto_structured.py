@@ -47,16 +47,6 @@ def _counts(model):
             "d1": model.get_layer("d1").units}
 
 
-@pytest.fixture(scope="module")
-def dataset(make_tiny_dataset):
-    return make_tiny_dataset(n=240, seed=1, n_train=150, n_val=45)
-
-
-@pytest.fixture(scope="module")
-def trained(dataset, train_tiny_cnn):
-    return train_tiny_cnn(dataset, epochs=6, name="tiny_cnn")
-
-
 def test_one_step_is_the_allocation_without_zero_ratios():
     model = _two_convs()
     assert gradual_ratios(model, {"c1": 0.75}, 1) == [{"c1": 0.75}]
