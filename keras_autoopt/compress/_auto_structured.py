@@ -16,8 +16,9 @@ result stays within budget (the caller's paired decision); from the last
 level that held, it pushes one group at a time one candidate further, least
 sensitive first (the probes' drop at the next ratio; ties: the group removing
 the most parameters), keeping each push that holds and is no larger by the
-caller's objective, and stopping at the first that fails. A removal
-can be split into several fine-tuned cuts (`gradual_ratios`).
+caller's objective; a group whose push fails stays where it is while the
+others may go on, and an allocation already measured is not trained again.
+A removal can be split into several fine-tuned cuts (`gradual_ratios`).
 """
 
 from __future__ import annotations
@@ -220,30 +221,42 @@ class StructuredSearch:
             learning_rate=self.probe_learning_rate, loss=self.plan.loss)
         params = group_sizes(model, self.ratios[-1])
         result = StructuredResult(None, sensitivity=sensitivity, channels=channels)
+        levels: dict[float, Stage | None] = {}
         for ratio in self.ratios:
             allocation = dict.fromkeys(channels, ratio)
             if not gradual_ratios(model, allocation, 1):  # the groups are too small to cut
                 continue
-            stage = self.candidate(model, allocation, f"structured_{round(100 * ratio)}")
+            stage = levels[ratio] = self.candidate(model, allocation,
+                                                   f"structured_{round(100 * ratio)}")
             if not self.within(stage):
                 break
             result.best, result.allocation = stage, allocation
         if result.best is None:
             result.notes.append("structured: no channel ratio stayed within the budget")
             return result
-        # Pushes stop at the first that fails: the candidates form one fixed sequence of
-        # tests, so taking the last that held does not inflate the chance of a false accept.
-        for push in range(1, self.max_pushes + 1):
+        # A push that does not hold leaves its group where it is; the other groups may still
+        # go further. An allocation already measured (a push that equals a uniform level)
+        # is not trained again: its decision stands. At most `max_pushes` are trained.
+        measured = {tuple(sorted(dict.fromkeys(channels, r).items())): stage
+                    for r, stage in levels.items()}
+        held: set[str] = set()
+        pushes = 0
+        while pushes < self.max_pushes:
             higher = {g: min((r for r in self.ratios if r > result.allocation[g]), default=None)
                       for g in channels}
-            ready = [g for g in channels if higher[g] is not None]
+            ready = [g for g in channels if higher[g] is not None and g not in held]
             if not ready:
                 break
             group = min(ready, key=lambda g: (sensitivity[g][higher[g]], -params[g]))
             trial = {**result.allocation, group: higher[group]}
-            stage = self.candidate(model, trial, f"structured_push{push}")
-            if not (self.within(stage)
-                    and self.objective(stage) <= self.objective(result.best)):
-                break
-            result.best, result.allocation = stage, trial
+            key = tuple(sorted(trial.items()))
+            if key in measured:
+                stage = measured[key]
+            else:
+                pushes += 1
+                stage = measured[key] = self.candidate(model, trial, f"structured_push{pushes}")
+            if self.within(stage) and self.objective(stage) <= self.objective(result.best):
+                result.best, result.allocation = stage, trial
+            else:
+                held.add(group)
         return result
