@@ -256,8 +256,10 @@ def test_search_end_to_end_raises_levels_then_pushes(trained, dataset, tmp_path)
         np.testing.assert_array_equal(old, new)
 
 
-def test_search_stops_pushing_at_the_first_rejection(trained, dataset, tmp_path, monkeypatch):
-    # At 0.75 dense is less sensitive: pushed first; then only conv can go further.
+def test_a_push_equal_to_a_measured_level_is_not_trained_again(trained, dataset, tmp_path,
+                                                              monkeypatch):
+    # At 0.75 dense is less sensitive: pushed first; then conv to 0.75 would be the refused
+    # uniform 0.75 level: its decision stands, nothing is trained, and no group is left.
     _fixed_sensitivity(monkeypatch, {"conv": {0.25: 0.0, 0.5: 0.0, 0.75: 0.03},
                                      "dense": {0.25: 0.0, 0.5: 0.0, 0.75: 0.02}})
     recorder = _Recorder({"structured_25", "structured_50", "structured_push1"})
@@ -265,16 +267,16 @@ def test_search_stops_pushing_at_the_first_rejection(trained, dataset, tmp_path,
     result = recorder.search(dataset, tmp_path, max_pushes=5).run(trained)
 
     assert recorder.tried == ["structured_25", "structured_50", "structured_75",
-                              "structured_push1", "structured_push2"]
+                              "structured_push1"]
     assert _channels_of(recorder.stages["structured_push1"]) == {"conv": 4, "dense": 8}
-    assert _channels_of(recorder.stages["structured_push2"]) == {"conv": 2, "dense": 8}
     assert result.best is recorder.stages["structured_push1"]
     assert result.allocation == {"conv": 0.5, "dense": 0.75}
 
 
 def test_pushes_follow_sensitivity_in_gradual_cuts(trained, dataset, tmp_path, monkeypatch):
-    # From 0.25: conv is less sensitive at 0.5 (push 1), then dense at 0.5 less than conv at
-    # 0.75 (push 2); max_pushes=2 ends the search though push 2 held.
+    # From 0.25: conv is less sensitive at 0.5 (push 1); then dense at 0.5 would be the
+    # refused uniform 0.5 level (not trained again, dense stays), so conv goes to 0.75
+    # (push 2); max_pushes=2 ends the search though push 2 held.
     _fixed_sensitivity(monkeypatch, {"conv": {0.25: 0.0, 0.5: 0.01, 0.75: 0.05},
                                      "dense": {0.25: 0.0, 0.5: 0.02, 0.75: 0.05}})
     recorder = _Recorder({"structured_25", "structured_push1", "structured_push2"})
@@ -285,9 +287,9 @@ def test_pushes_follow_sensitivity_in_gradual_cuts(trained, dataset, tmp_path, m
     assert recorder.tried == ["structured_25", "structured_50", "structured_push1",
                               "structured_push2"]
     assert _channels_of(recorder.stages["structured_push1"]) == {"conv": 4, "dense": 24}
-    assert _channels_of(recorder.stages["structured_push2"]) == {"conv": 4, "dense": 16}
+    assert _channels_of(recorder.stages["structured_push2"]) == {"conv": 2, "dense": 24}
     assert result.best is recorder.stages["structured_push2"]
-    assert result.allocation == {"conv": 0.5, "dense": 0.5}
+    assert result.allocation == {"conv": 0.75, "dense": 0.25}
     # Each candidate in two cuts of 5 // 2 = 2 epochs, then the rest (3).
     assert plan.epochs == [2, 3] * 4
 
@@ -311,9 +313,12 @@ def test_push_larger_by_the_objective_is_rejected(trained, dataset, tmp_path, mo
     result = recorder.search(dataset, tmp_path, objective=lambda s: -s.metrics["size_bytes"]
                              ).run(trained)
 
-    assert recorder.tried == ["structured_25", "structured_50", "structured_push1"]
-    # All tie: dense removes more parameters at 0.75 (3168 to 3132), so it goes first.
+    # All tie: dense removes more parameters at 0.75 (3168 to 3132), so it goes first; it
+    # stays where it is after its refusal, and conv is tried (and refused) next.
+    assert recorder.tried == ["structured_25", "structured_50", "structured_push1",
+                              "structured_push2"]
     assert _channels_of(recorder.stages["structured_push1"]) == {"conv": 6, "dense": 16}
+    assert _channels_of(recorder.stages["structured_push2"]) == {"conv": 4, "dense": 24}
     assert result.best is recorder.stages["structured_25"]
     assert result.allocation == {"conv": 0.25, "dense": 0.25}
 
@@ -333,7 +338,8 @@ def test_stage_failed_alone_counts_as_rejected(trained, dataset, tmp_path, monke
                            "structured_push2"]
     assert result.best is level.stages["structured_push1"]
     assert result.allocation == {"conv": 0.25, "dense": 0.5}
-    assert push.tried == ["structured_25", "structured_50", "structured_75", "structured_push1"]
+    assert push.tried == ["structured_25", "structured_50", "structured_75", "structured_push1",
+                          "structured_push2"]
     assert pushed.best is push.stages["structured_50"]
     assert pushed.allocation == {"conv": 0.5, "dense": 0.5}
 
