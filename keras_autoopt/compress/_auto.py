@@ -480,11 +480,14 @@ def _choose(stages: list[Stage], within, objective, decisions: dict[str, dict[st
             devices: dict[str, dict[str, Any]]) -> Stage:
     """The stage with least ``objective`` among those within budget that run on the target.
 
-    Near-ties (within `NEAR_TIE` of the least) go to the smaller validation drop.
-    The float32 stage when nothing qualifies.
+    Near-ties (within `NEAR_TIE` of the least) go to the smaller validation drop,
+    then the smaller figure, then the fewer gzip bytes (e.g. a magnitude-pruned
+    stage as accurate as the structured one it started from, and as large on
+    the device). The float32 stage when nothing qualifies.
     """
     candidates = [s for s in stages if within(s)
                   and devices.get(s.name, {}).get("reason") is None] or stages[:1]
     least = min(objective(s) for s in candidates)
     near = [s for s in candidates if objective(s) <= least * (1 + NEAR_TIE)]
-    return min(near, key=lambda s: (decisions[s.name]["val"]["drop"], objective(s)))
+    return min(near, key=lambda s: (decisions[s.name]["val"]["drop"], objective(s),
+                                    s.metrics["gzip_bytes"]))
