@@ -43,7 +43,6 @@ are reported with their paired 95 % interval against the float32 model.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +62,13 @@ from keras_autoopt._rules import (
 )
 from keras_autoopt.compress._auto_structured import StructuredSearch
 from keras_autoopt.compress._clustering import ClusteringStep
-from keras_autoopt.compress._decide import check_confidence, paired_drop, tflite_correct
+from keras_autoopt.compress._decide import (
+    check_confidence,
+    choose_stage,
+    paired_drop,
+    stage_figure,
+    tflite_correct,
+)
 from keras_autoopt.compress._importance import _check_criterion
 from keras_autoopt.compress._plan import CompressionPlan, Stage
 from keras_autoopt.compress._pruning import PruningStep
@@ -82,9 +87,6 @@ from keras_autoopt.targets import get_target
 
 #: Learning rate of the sensitivity probes, relative to the fine-tuning rate.
 PROBE_LR_FACTOR = 1.0
-
-#: Stages whose figure is within this share of the smallest are near-ties.
-NEAR_TIE = 0.02
 
 
 @dataclass
@@ -122,20 +124,6 @@ class AutoCompressResult:
     channel_sensitivity: dict[str, dict[float, float]] = field(default_factory=dict)
     channel_allocation: dict[str, float] = field(default_factory=dict)
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _objective(minimize: str, stage: Stage, device: dict[str, Any] | None) -> float:
-    """The figure ``minimize`` names, for one stage (device figures where measured)."""
-    if minimize == "flash":
-        return float(device["flash_bytes"] if device else stage.metrics["size_bytes"])
-    if minimize == "gzip":
-        return float(stage.metrics["gzip_bytes"])
-    if minimize == "latency":
-        return float(stage.metrics["latency_us_median"])
-    if minimize == "macs":
-        return float(stage.metrics["macs"])
-    ram = device.get("ram_bytes") if device else None
-    return math.inf if ram is None else float(ram)
 
 
 def auto_compress(
@@ -281,7 +269,7 @@ def auto_compress(
         return stage is not None and bool(decisions[stage.name]["within_budget"])
 
     def objective(stage: Stage) -> float:
-        return _objective(minimize, stage, devices.get(stage.name))
+        return stage_figure(minimize, stage, devices.get(stage.name))
 
     def add(name: str, make: Callable[[], Stage], *, any_error: bool = False) -> Stage | None:
         """Run one stage (``make``), measure and decide it; None when it fails alone.
@@ -408,7 +396,7 @@ def auto_compress(
         if stage is not None:
             notes.extend(f"qat: {note}" for note in stage.notes)
 
-    chosen = _choose(stages, within, objective, decisions, devices)
+    chosen = choose_stage(stages, within, objective, decisions, devices)
     figure = {"flash": "flash bytes", "gzip": "gzip bytes", "latency": "µs",
               "ram": "RAM bytes", "macs": "MACs"}[minimize]
     say(f"[compress] chosen: {chosen.name} ({objective(chosen):,.0f} {figure}, "
@@ -475,19 +463,3 @@ def auto_compress(
     result.paths = write_compression_report(result.report, output_dir)
     return result
 
-
-def _choose(stages: list[Stage], within, objective, decisions: dict[str, dict[str, Any]],
-            devices: dict[str, dict[str, Any]]) -> Stage:
-    """The stage with least ``objective`` among those within budget that run on the target.
-
-    Near-ties (within `NEAR_TIE` of the least) go to the smaller validation drop,
-    then the smaller figure, then the fewer gzip bytes (e.g. a magnitude-pruned
-    stage as accurate as the structured one it started from, and as large on
-    the device). The float32 stage when nothing qualifies.
-    """
-    candidates = [s for s in stages if within(s)
-                  and devices.get(s.name, {}).get("reason") is None] or stages[:1]
-    least = min(objective(s) for s in candidates)
-    near = [s for s in candidates if objective(s) <= least * (1 + NEAR_TIE)]
-    return min(near, key=lambda s: (decisions[s.name]["val"]["drop"], objective(s),
-                                    s.metrics["gzip_bytes"]))

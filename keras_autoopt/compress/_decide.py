@@ -20,12 +20,18 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
+from keras_autoopt.compress._plan import Stage
 from keras_autoopt.measure import TFLiteRunner, top1_labels
+
+#: Stages whose figure is within this share of the smallest are near-ties.
+NEAR_TIE = 0.02
 
 
 def check_confidence(name: str, value: object) -> float:
@@ -119,3 +125,35 @@ def tflite_correct(path: str | os.PathLike, x: np.ndarray, y: np.ndarray) -> np.
     """
     outputs = TFLiteRunner(path).predict(np.asarray(x))
     return top1_labels(outputs) == np.asarray(y).reshape(-1)
+
+
+def stage_figure(minimize: str, stage: Stage, device: dict[str, Any] | None) -> float:
+    """The figure ``minimize`` names, for one stage (device figures where measured; inf: none)."""
+    if minimize == "flash":
+        return float(device["flash_bytes"] if device else stage.metrics["size_bytes"])
+    if minimize == "gzip":
+        return float(stage.metrics["gzip_bytes"])
+    if minimize == "latency":
+        return float(stage.metrics["latency_us_median"])
+    if minimize == "macs":
+        return float(stage.metrics["macs"])
+    ram = device.get("ram_bytes") if device else None
+    return math.inf if ram is None else float(ram)
+
+
+def choose_stage(stages: list[Stage], within: Callable[[Stage], bool],
+                 objective: Callable[[Stage], float], decisions: dict[str, dict[str, Any]],
+                 devices: dict[str, dict[str, Any]]) -> Stage:
+    """The stage with least ``objective`` among those within budget that run on the target.
+
+    Near-ties (within `NEAR_TIE` of the least) go to the smaller validation drop,
+    then the smaller figure, then the fewer gzip bytes (e.g. a magnitude-pruned
+    stage as accurate as the structured one it started from, and as large on
+    the device). The float32 stage when nothing qualifies.
+    """
+    candidates = [s for s in stages if within(s)
+                  and devices.get(s.name, {}).get("reason") is None] or stages[:1]
+    least = min(objective(s) for s in candidates)
+    near = [s for s in candidates if objective(s) <= least * (1 + NEAR_TIE)]
+    return min(near, key=lambda s: (decisions[s.name]["val"]["drop"], objective(s),
+                                    s.metrics["gzip_bytes"]))
