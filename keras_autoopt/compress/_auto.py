@@ -399,7 +399,8 @@ def auto_compress(
     chosen = choose_stage(stages, within, objective, decisions, devices)
     figure = {"flash": "flash bytes", "gzip": "gzip bytes", "latency": "µs",
               "ram": "RAM bytes", "macs": "MACs"}[minimize]
-    say(f"[compress] chosen: {chosen.name} ({objective(chosen):,.0f} {figure}, "
+    digits = 2 if minimize == "latency" else 0  # microseconds: 2.43, not 2
+    say(f"[compress] chosen: {chosen.name} ({objective(chosen):,.{digits}f} {figure}, "
         f"{chosen.metrics['size_bytes']:,} bytes, test accuracy "
         f"{chosen.metrics['accuracy']:.4f})")
     result = AutoCompressResult(
