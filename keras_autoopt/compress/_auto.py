@@ -252,10 +252,11 @@ def auto_compress(
         """Per-sample results (validation, test), MACs and device figures of a stage."""
         correct[stage.name] = (tflite_correct(stage.path, dataset.x_val, dataset.y_val),
                                tflite_correct(stage.path, dataset.x_test, dataset.y_test))
-        stage.metrics["macs"] = count_macs(stage.path)
-        if device_target is not None:
+        if device_target is not None:  # its figures include the MACs
             devices[stage.name] = measure_on_target(stage.path, device_target,
                                                     dataset.x_val).to_dict()
+        stage.metrics["macs"] = devices[stage.name]["macs"] if stage.name in devices \
+            else count_macs(stage.path)
         base_val, base_test = correct[stages[0].name]
         val = paired_drop(base_val, correct[stage.name][0])
         test = paired_drop(base_test, correct[stage.name][1])

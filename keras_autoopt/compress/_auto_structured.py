@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from keras_autoopt._backend import keras
 from keras_autoopt.compress._channel_graph import _analyze
 from keras_autoopt.compress._plan import CompressionPlan, Stage
+from keras_autoopt.compress._sensitivity import _val_accuracy
 from keras_autoopt.compress._steps import UnsupportedLayerError
 from keras_autoopt.compress._structured import StructuredPruningStep, prune_by_ratio
 
@@ -71,12 +72,8 @@ def group_sensitivity(model: keras.Model, dataset, *, ratios: Sequence[float],
     Returns:
         ``(baseline validation accuracy, {group leader: {ratio: drop}})``.
     """
-    def val_accuracy(m: keras.Model) -> float:
-        return float(m.evaluate(dataset.x_val, dataset.y_val, verbose=0, batch_size=256,
-                                return_dict=True)["accuracy"])
-
     model.compile(keras.optimizers.Adam(learning_rate), loss, ["accuracy"])
-    baseline = val_accuracy(model)
+    baseline = _val_accuracy(model, dataset)
     data = (dataset.x_train[:256], dataset.y_train[:256]) if criterion == "taylor" else None
     result: dict[str, dict[float, float]] = {}
     for leader in _channels(model):
@@ -86,7 +83,7 @@ def group_sensitivity(model: keras.Model, dataset, *, ratios: Sequence[float],
             probe.compile(keras.optimizers.Adam(learning_rate), loss, ["accuracy"])
             probe.fit(dataset.x_train, dataset.y_train, epochs=epochs, batch_size=batch_size,
                       verbose=0)
-            result[leader][ratio] = baseline - val_accuracy(probe)
+            result[leader][ratio] = baseline - _val_accuracy(probe, dataset)
     return baseline, result
 
 
