@@ -10,11 +10,16 @@ digits train split (validation held out for decisions), then, in the same run:
   as before this issue (point estimate, fewest gzip bytes);
 * ``auto``: `auto_compress` as shipped (structured pruning first, paired
   decisions at 80 % confidence, least flash on the ``tflm`` target);
+* ``auto_latency``: `auto_compress` asked for the least host latency
+  (``target="host", minimize="latency"``, float32 exports beside its int8
+  QAT stage, so it picks whichever runs faster on this CPU): the headline's
+  latency figure, since a flash-minimal pick is not a latency-minimal one;
 * ``scratch``: the channel widths ``auto`` chose, re-initialized and trained
   from scratch with int8 PTQ, for as many epochs as the reference plus the
   structured fine-tuning (does pruning beat just training the small model?).
 
-**Headline: what the tool itself picks on validation, measured on test.**
+**Headline: what the tool itself picks on validation, measured on test**
+(``auto`` for every figure but latency, ``auto_latency`` for latency).
 Every figure is the exported ``.tflite``: flash = file bytes, test accuracy
 under LiteRT with a paired 95 % interval against float32 (270 test samples:
 one is 0.37 pt), MACs, the TFLite Micro arena and host latency.
@@ -111,6 +116,12 @@ def run_seed(seed: int) -> dict:
                          max_accuracy_drop=BUDGET_PT / 100, seed=seed, stream=log)
     walls["auto"] = time.perf_counter() - start
 
+    start = time.perf_counter()
+    fastest = auto_compress(model, dataset, folder / "latency", target="host",
+                            minimize="latency", export_mode="float32",
+                            max_accuracy_drop=BUDGET_PT / 100, seed=seed, stream=io.StringIO())
+    walls["auto_latency"] = time.perf_counter() - start
+
     # The chosen widths (the structured allocation) trained from scratch, as long as the
     # reference plus the structured fine-tuning.
     chosen_model = auto.chosen.model
@@ -141,6 +152,12 @@ def run_seed(seed: int) -> dict:
                            "rule": "paired upper bound at 80 % within 1 pt, least flash",
                            "val_drop_pt": round(100 * auto.decisions[auto.chosen.name]["val"]
                                                 ["drop"], 2)}))
+    entries.append(_entry("auto_latency", fastest.chosen.path, dataset, base,
+                          {"stage": fastest.chosen.name, "mode": fastest.chosen.mode,
+                           "params": fastest.chosen.model.count_params(),
+                           "rule": "paired upper bound at 80 % within 1 pt, least host latency",
+                           "val_drop_pt": round(100 * fastest.decisions[fastest.chosen.name]
+                                                ["val"]["drop"], 2)}))
     entries.append(_entry("scratch", Path(scratch_path), dataset, base,
                           {"epochs": scratch_epochs, "params": scratch.count_params()}))
     stages = [{"stage": s.name, "size_bytes": s.metrics["size_bytes"],
@@ -189,6 +206,7 @@ def _print(runs: list[dict]) -> dict:
                   f"{e['latency_us']:>7.2f} {e['latency_ratio']:>4.1f}x "
                   f"{e.get('delta_pt', 0):>+6.2f}  {e.get('delta_ci95_pt', '')}")
     chosen = [next(e for e in run["entries"] if e["name"] == "auto") for run in runs]
+    fastest = [next(e for e in run["entries"] if e["name"] == "auto_latency") for run in runs]
     base = [run["entries"][0] for run in runs]
     deltas = [e["delta_pt"] for e in chosen]
     headline = {
@@ -203,13 +221,23 @@ def _print(runs: list[dict]) -> dict:
         "delta_ci95_pt_per_seed": [e["delta_ci95_pt"] for e in chosen],
         "mean_delta_pt": round(statistics.mean(deltas), 2),
         "worst_delta_pt": min(deltas),
+        "latency_choice": {
+            "chosen_stage_per_seed": {r["seed"]: f"{e['stage']} ({e['mode']})"
+                                      for r, e in zip(runs, fastest, strict=True)},
+            "latency_ratio_per_seed": [e["latency_ratio"] for e in fastest],
+            "latency_us_per_seed": [e["latency_us"] for e in fastest],
+            "float32_latency_us_per_seed": [e["latency_us"] for e in base],
+            "delta_pt_per_seed": [e["delta_pt"] for e in fastest],
+            "delta_ci95_pt_per_seed": [e["delta_ci95_pt"] for e in fastest],
+        },
         "goals": GOALS,
     }
     headline["met"] = {
         "flash_ratio": min(headline["flash_ratio_per_seed"]) >= GOALS["flash_ratio"],
         "gzip_ratio": min(headline["gzip_ratio_per_seed"]) >= GOALS["gzip_ratio"],
         "macs_ratio": min(headline["macs_ratio_per_seed"]) >= GOALS["macs_ratio"],
-        "latency_ratio": min(headline["latency_ratio_per_seed"]) >= GOALS["latency_ratio"],
+        "latency_ratio": min(headline["latency_choice"]["latency_ratio_per_seed"])
+        >= GOALS["latency_ratio"],
         "arena_smaller": all(a < b for a, b in zip(headline["arena_bytes_per_seed"],
                                                    headline["float32_arena_bytes_per_seed"],
                                                    strict=True)),

@@ -136,6 +136,7 @@ def auto_compress(
     structured_criterion: str = "l1",
     structured_epochs: int = 60,
     structured_steps: int = 1,
+    structured_pushes: int | None = None,
     sparsities: Sequence[float] = DEFAULT_SPARSITIES,
     sensitivity_share: float = 1.0,
     sensitivity_epochs: int = 3,
@@ -170,6 +171,9 @@ def auto_compress(
         structured_epochs: Fine-tuning epochs of the structured stage.
         structured_steps: Cuts the structured removal is split into (the
             epochs shared between them).
+        structured_pushes: Most single-group pushes after the uniform
+            levels (each a fine-tuned candidate); None means two per channel
+            group. A group whose push is refused is not pushed again.
         sparsities: Candidate per-layer sparsities.
         sensitivity_share: Share of the budget the layers split by size.
         sensitivity_epochs: Fine-tuning epochs of each sensitivity probe.
@@ -220,7 +224,9 @@ def auto_compress(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Received: {name}={value!r}; expected a positive integer.")
     for name, value in (("cluster_epochs", cluster_epochs), ("qat_epochs", qat_epochs),
-                        ("max_backoffs", max_backoffs), ("max_pushes", max_pushes)):
+                        ("max_backoffs", max_backoffs), ("max_pushes", max_pushes),
+                        ("structured_pushes", 0 if structured_pushes is None
+                         else structured_pushes)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"Received: {name}={value!r}; expected an integer >= 0.")
     if minimize not in MINIMIZE:
@@ -312,7 +318,8 @@ def auto_compress(
     found = StructuredSearch(
         plan, dataset, output_dir, ratios=channel_ratios, criterion=structured_criterion,
         epochs=structured_epochs, steps=structured_steps, probe_epochs=sensitivity_epochs,
-        probe_learning_rate=learning_rate * PROBE_LR_FACTOR, max_pushes=max_pushes, seed=seed,
+        probe_learning_rate=learning_rate * PROBE_LR_FACTOR, max_pushes=structured_pushes,
+        seed=seed,
         add=add, within=within, objective=objective, say=say,
     ).run(float_model) if channel_ratios else None
     if found is not None:
@@ -450,6 +457,7 @@ def auto_compress(
         "settings": {
             "channel_ratios": list(channel_ratios), "structured_criterion": structured_criterion,
             "structured_epochs": structured_epochs, "structured_steps": structured_steps,
+            "structured_pushes": structured_pushes,
             "sparsities": list(sparsities), "sensitivity_share": sensitivity_share,
             "sensitivity_epochs": sensitivity_epochs, "prune_epochs": prune_epochs,
             "cluster_counts": list(cluster_counts), "cluster_epochs": cluster_epochs,

@@ -154,7 +154,8 @@ class StructuredSearch:
         steps: Cuts each removal is split into.
         probe_epochs: Fine-tuning epochs of each sensitivity probe.
         probe_learning_rate: Learning rate of the probes.
-        max_pushes: Most single-group pushes after the uniform levels.
+        max_pushes: Most single-group pushes after the uniform levels; None
+            means two per channel group.
         seed: Seed of every fine-tuning.
         add: ``add(name, make)`` runs ``make()`` (a stage), measures and records
             it and makes the decision; None when the stage failed alone.
@@ -172,7 +173,7 @@ class StructuredSearch:
     steps: int
     probe_epochs: int
     probe_learning_rate: float
-    max_pushes: int
+    max_pushes: int | None
     seed: int
     add: Callable[..., Stage | None]
     within: Callable[[Stage | None], bool]
@@ -238,7 +239,8 @@ class StructuredSearch:
                     for r, stage in levels.items()}
         held: set[str] = set()
         pushes = 0
-        while pushes < self.max_pushes:
+        limit = 2 * len(channels) if self.max_pushes is None else self.max_pushes
+        while pushes < limit:
             higher = {g: min((r for r in self.ratios if r > result.allocation[g]), default=None)
                       for g in channels}
             ready = [g for g in channels if higher[g] is not None and g not in held]

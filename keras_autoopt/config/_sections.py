@@ -138,6 +138,7 @@ class CompressConfig(BaseModel):
     structured_criterion: Annotated[str, _one_of(CHANNEL_CRITERIA)] | None = None
     structured_epochs: Int | None = Field(default=None, ge=1)
     structured_steps: Int | None = Field(default=None, ge=1)
+    structured_pushes: Int | None = Field(default=None, ge=0)
     sparsities: Annotated[tuple[Float, ...], _rule(check_sparsities, allow_zero=False)] = \
         DEFAULT_SPARSITIES
     sensitivity_share: Float | None = Field(default=None, gt=0, le=1)

@@ -144,6 +144,9 @@ def test_with_a_target_every_stage_is_measured_on_it_and_flash_is_minimized(trai
     ({"cluster_counts": (1,)}, r"Received: cluster_counts=\(1,\); expected a list of integers"),
     ({"prune_epochs": 0}, r"Received: prune_epochs=0; expected a positive integer"),
     ({"qat_epochs": -1}, r"Received: qat_epochs=-1; expected an integer >= 0"),
+    ({"structured_pushes": -1}, r"Received: structured_pushes=-1; expected an integer >= 0"),
+    ({"structured_pushes": True},
+     r"Received: structured_pushes=True; expected an integer >= 0"),
     ({"channel_ratios": (0.5, 1.0)}, r"Received: channel_ratios=\(0.5, 1.0\); expected a list "
      r"of distinct fractions in \(0, 1\)"),
     ({"structured_epochs": 0}, r"Received: structured_epochs=0; expected a positive integer"),

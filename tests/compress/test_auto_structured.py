@@ -294,6 +294,25 @@ def test_pushes_follow_sensitivity_in_gradual_cuts(trained, dataset, tmp_path, m
     assert plan.epochs == [2, 3] * 4
 
 
+@pytest.mark.parametrize("max_pushes, trained_pushes", [(None, 4), (5, 5)])
+def test_pushes_default_to_two_per_group(trained, dataset, tmp_path, monkeypatch, max_pushes,
+                                         trained_pushes):
+    # Every push holds and six are possible (two groups, three levels above 0.25 each):
+    # None allows 2 x 2 groups = 4, an explicit 5 allows 5.
+    ratios = (0.25, 0.5, 0.75, 0.875)
+    _fixed_sensitivity(monkeypatch, {g: dict.fromkeys(ratios, 0.0) for g in ("conv", "dense")})
+    pushes = [f"structured_push{k}" for k in range(1, 7)]
+    recorder = _Recorder({"structured_25", *pushes})
+
+    result = recorder.search(dataset, tmp_path, ratios=ratios,
+                             max_pushes=max_pushes).run(trained)
+
+    assert recorder.tried == ["structured_25", "structured_50", *pushes[:trained_pushes]]
+    assert result.best is recorder.stages[pushes[trained_pushes - 1]]
+    assert sorted(result.allocation.values()) == (
+        [0.5, 0.875] if trained_pushes == 4 else [0.75, 0.875])
+
+
 def test_every_level_held_leaves_nothing_to_push(trained, dataset, tmp_path, monkeypatch):
     _ties(monkeypatch)
     recorder = _Recorder({"structured_25", "structured_50", "structured_75"})
