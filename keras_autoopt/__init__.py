@@ -4,7 +4,7 @@ Importing this package is cheap: it sets ``TF_USE_LEGACY_KERAS=1`` (if unset)
 and arranges for keras-tuner to take its ``tf_keras`` mode whenever it is
 imported (see ``keras_autoopt._env``); TensorFlow, TF-MOT and keras-tuner are
 loaded when a public name is first used (PEP 562). Import it before
-tensorflow, keras and keras_tuner.
+keras_tuner (tensorflow, keras and TF-MOT may come first).
 """
 
 from __future__ import annotations
