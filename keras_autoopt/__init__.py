@@ -65,10 +65,14 @@ _PUBLIC = {
     "export_tflite": "keras_autoopt.export",
     "write_c_source": "keras_autoopt.export",
     # keras_autoopt.load
+    "Keras3ConversionError": "keras_autoopt.load",
     "ModelFileError": "keras_autoopt.load",
     "TrustedModelWarning": "keras_autoopt.load",
     "UnsafeModelError": "keras_autoopt.load",
+    "convert_keras3_model": "keras_autoopt.load",
+    "copy_weights_to_keras3": "keras_autoopt.load",
     "inspect_model_file": "keras_autoopt.load",
+    "load_keras3_file": "keras_autoopt.load",
     "load_model_file": "keras_autoopt.load",
     # keras_autoopt.measure
     "TFLiteMetrics": "keras_autoopt.measure",

@@ -332,7 +332,7 @@ CASES = [
         r"Received: mode='int4'; expected one of 'float32'",
         export_saved(mode="int4")),
     api("api-export_tflite-not-a-model", TypeError,
-        r"Received: model of type str; expected a tf_keras Model",
+        r"Received: model of type str; expected a tf_keras or Keras 3 Model",
         lambda f: lambda: ka.export_tflite(f.model(), f.path("m.tflite"))),
     api("api-export_tflite-int8-without-data", ValueError,
         r"Received: representative_data=None with mode='int8'",

@@ -81,6 +81,7 @@ from keras_autoopt.compress._sensitivity import (
 )
 from keras_autoopt.compress._stats import kernel_stats
 from keras_autoopt.export import ExportVerificationError
+from keras_autoopt.load import as_tf_keras
 from keras_autoopt.measure import count_macs, measure_on_target
 from keras_autoopt.report import CompressionReportPaths, environment_info, write_compression_report
 from keras_autoopt.targets import get_target
@@ -158,7 +159,8 @@ def auto_compress(
     """Compress ``model`` as far as the accuracy budget allows, measuring every stage.
 
     Args:
-        model: The trained float model (Sequential or functional; not modified).
+        model: The trained float model (Sequential or functional, tf_keras
+            or Keras 3, converted exactly; not modified).
         dataset: A ``keras_autoopt.data.Dataset`` (train: fine-tuning,
             validation: decisions, test: reported figures).
         output_dir: Folder for the stages' ``.tflite`` files.
@@ -237,6 +239,7 @@ def auto_compress(
         raise ValueError(
             f"Received: minimize='ram' with target={target!r}; expected a target that "
             "reports RAM (a TFLite Micro or Ethos-U target, e.g. target='tflm').")
+    model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
     plan = CompressionPlan([], export_mode=export_mode, batch_size=batch_size,
                            learning_rate=learning_rate)
     output_dir = Path(output_dir)

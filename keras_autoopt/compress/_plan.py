@@ -18,6 +18,7 @@ from keras_autoopt.compress._stats import kernel_stats, overall_sparsity
 from keras_autoopt.compress._steps import CompressionStep
 from keras_autoopt.compress._structured import StructuredPruningStep
 from keras_autoopt.export import EXPORT_MODES, export_tflite
+from keras_autoopt.load import as_tf_keras
 from keras_autoopt.measure import measure_tflite
 
 #: Step classes by config name, for `CompressionPlan.from_config`.
@@ -179,6 +180,7 @@ class CompressionPlan:
         Returns:
             The wrapped model.
         """
+        model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
         step = self._step(stage)
         if isinstance(step, QATStep):
             return step.apply(model, earlier_kinds=[s.kind for s in self.steps[:stage]])
@@ -251,6 +253,7 @@ class CompressionPlan:
         Returns:
             The measured stages, in order.
         """
+        model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
         keras.utils.set_random_seed(seed)
         stages = self.baseline(model, dataset, output_dir)
         current = stages[0].model
@@ -273,6 +276,7 @@ class CompressionPlan:
         Returns:
             One or two stages; their ``model`` is a compiled private copy.
         """
+        model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
         from keras_autoopt.compress._steps import clone_with_weights
 
         output_dir = Path(output_dir)
@@ -364,6 +368,7 @@ class CompressionPlan:
         Returns:
             The measured stage; its ``model`` is the stripped model.
         """
+        model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()

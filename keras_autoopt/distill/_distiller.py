@@ -20,6 +20,7 @@ from keras_autoopt.distill._losses import (
     deserialize_loss,
     serialize_loss,
 )
+from keras_autoopt.load import as_tf_keras
 
 #: Teacher accuracy on the first training samples at or below this multiple of
 #: chance makes `Distiller.fit` warn that the teacher looks untrained.
@@ -78,6 +79,12 @@ class Distiller(keras.Model):
     Compression composes: wrap the student with a `CompressionPlan` first and
     pass ``plan.callbacks()`` to ``Distiller.fit``.
 
+    Keras 3 models: a Keras 3 teacher or student is converted to tf_keras
+    exactly (`keras_autoopt.load.convert_keras3_model`); the student that
+    trains is then the converted one, ``distiller.student``, and
+    `keras_autoopt.load.copy_weights_to_keras3` gives its weights back to the
+    Keras 3 model.
+
     Args:
         teacher: The trained teacher (frozen here).
         student: The student (Sequential or functional).
@@ -102,6 +109,9 @@ class Distiller(keras.Model):
                  augmentation: keras.layers.Layer | None = None,
                  name: str = "distiller", **kwargs):
         super().__init__(name=name, **kwargs)
+        # Keras 3 models are converted exactly; the student trained is ``self.student``.
+        teacher, _ = as_tf_keras(teacher, arg="teacher")
+        student, _ = as_tf_keras(student, arg="student")
         why = "its layers' outputs are needed for distillation"
         check_graph_model("teacher", teacher, why)
         check_graph_model("student", student, why)

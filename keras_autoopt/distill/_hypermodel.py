@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from keras_autoopt._backend import keras, kt
 from keras_autoopt.distill._distiller import Distiller
 from keras_autoopt.distill._space import DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DistillationSpace
+from keras_autoopt.load import as_tf_keras
 
 
 class DistillationHyperModel(kt.HyperModel):
@@ -39,9 +40,11 @@ class DistillationHyperModel(kt.HyperModel):
                  alpha: Sequence[float] = DEFAULT_ALPHA, cache_teacher: bool | None = None,
                  augmentation: keras.layers.Layer | None = None):
         super().__init__(name="distillation", tunable=True)
+        teacher, _ = as_tf_keras(teacher, arg="teacher")  # a Keras 3 model is converted exactly
         if not isinstance(teacher, keras.Model):
             raise ValueError(
-                f"Received: teacher of type {type(teacher).__name__}; expected a tf_keras Model.")
+                f"Received: teacher of type {type(teacher).__name__}; expected a tf_keras or "
+                "Keras 3 Model.")
         if not isinstance(student_hypermodel, kt.HyperModel):
             raise ValueError(
                 f"Received: student_hypermodel={student_hypermodel!r}; expected a "

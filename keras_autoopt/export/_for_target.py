@@ -16,6 +16,7 @@ from keras_autoopt.export._c_source import _check_identifier, write_c_source
 from keras_autoopt.export._converter import _convert
 from keras_autoopt.export._sparse import _check_sparse
 from keras_autoopt.export._tflite import ExportResult, export_tflite
+from keras_autoopt.load import as_tf_keras
 from keras_autoopt.targets import Target, get_target
 
 __all__ = ["convert_for_target", "export_for_target"]
@@ -160,9 +161,11 @@ def convert_for_target(
     """
     target = get_target(target)
     mode = target.default_mode if mode is None else target.check_mode(mode)
+    model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"Received: model of type {type(model).__name__}; expected a tf_keras Model.")
+            f"Received: model of type {type(model).__name__}; expected a tf_keras or Keras 3 "
+            "Model.")
     count = check_positive_int("num_calibration_samples", num_calibration_samples)
     calibration = None
     if mode == "int8":

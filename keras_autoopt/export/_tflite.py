@@ -56,6 +56,7 @@ from keras_autoopt.export._verification import (
     SANITY_MIN_TOP1_AGREEMENT,
     _verify,
 )
+from keras_autoopt.load import as_tf_keras
 
 __all__ = ["EXPORT_MODES", "ExportResult", "export_tflite"]
 
@@ -304,9 +305,11 @@ def export_tflite(
             (see its ``to_dict``).
 
     """
+    model, _ = as_tf_keras(model, arg="model")  # a Keras 3 model is converted exactly
     if not isinstance(model, keras.Model):
         raise TypeError(
-            f"Received: model of type {type(model).__name__}; expected a tf_keras Model."
+            f"Received: model of type {type(model).__name__}; expected a tf_keras or Keras 3 "
+            "Model."
         )
     if mode not in EXPORT_MODES:
         raise ValueError(

@@ -15,6 +15,19 @@ from keras_autoopt.load._inspect import (
     inspect_model_file,
     known_class_names,
 )
+from keras_autoopt.load._keras3 import (
+    SUPPORTED_LAYERS as KERAS3_SUPPORTED_LAYERS,
+)
+from keras_autoopt.load._keras3 import (
+    Keras3ConversionError,
+    as_tf_keras,
+    convert_keras3_config,
+    convert_keras3_model,
+    copy_weights_to_keras3,
+    is_keras3_file,
+    is_keras3_model,
+    load_keras3_file,
+)
 from keras_autoopt.load._load import TrustedModelWarning, load_model_file
 
 __all__ = [
@@ -27,4 +40,13 @@ __all__ = [
     "inspect_model_file",
     "known_class_names",
     "load_model_file",
+    "KERAS3_SUPPORTED_LAYERS",
+    "Keras3ConversionError",
+    "as_tf_keras",
+    "convert_keras3_config",
+    "convert_keras3_model",
+    "copy_weights_to_keras3",
+    "is_keras3_file",
+    "is_keras3_model",
+    "load_keras3_file",
 ]

@@ -29,7 +29,12 @@ def _refusal(arg: str, path: Path, findings: tuple[str, ...]) -> str:
 
 def load_model_file(path: str | os.PathLike, *, arg: str = "model",
                     trust_model: bool = False) -> keras.Model:
-    """Load a saved tf_keras model (``.keras``, ``.h5`` or SavedModel folder).
+    """Load a saved tf_keras model (``.keras``, ``.h5`` or SavedModel folder), or a Keras 3 one.
+
+    A Keras 3 ``.keras`` file is converted to an equivalent tf_keras model
+    from its configuration and weights (`load_keras3_file`), without running
+    any code from it; a layer the converter does not know (a ``Lambda``, a
+    custom class) is refused by name, with or without ``trust_model``.
 
     Safe by default: before anything is deserialized, the file's model
     configuration is read as JSON (`inspect_model_file`) and a ``Lambda``
@@ -52,7 +57,8 @@ def load_model_file(path: str | os.PathLike, *, arg: str = "model",
         UnsafeModelError: If loading would run code from the file and
             ``trust_model`` is False.
         ModelFileError: If the path does not exist or does not hold a
-            loadable tf_keras model.
+            loadable tf_keras model, or is a Keras 3 file the converter
+            refuses (`Keras3ConversionError`, naming every such layer).
     """
     try:
         check_bool("trust_model", trust_model)
@@ -64,9 +70,10 @@ def load_model_file(path: str | os.PathLike, *, arg: str = "model",
     path = Path(os.fspath(path))
     info = inspect_model_file(path, arg=arg)
     if info.keras_version and str(info.keras_version).startswith("3."):
-        raise ModelFileError(
-            f"Received: {arg}={str(path)!r}, a Keras {info.keras_version} file; expected a "
-            "tf_keras (Keras 2) model file. Keras 3 files are not supported yet.")
+        # Converted from its JSON and weights alone: nothing in it runs, trusted or not.
+        from keras_autoopt.load._keras3 import load_keras3_file
+
+        return load_keras3_file(path, arg=arg)
     if trust_model:
         if info.findings:
             warnings.warn(f"{arg}={str(path)!r} is loaded with trust_model=True; its code "

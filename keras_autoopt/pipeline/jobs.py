@@ -14,7 +14,7 @@ from keras_autoopt._failure import stage
 from keras_autoopt.compress import auto_compress
 from keras_autoopt.config import ConfigError, PipelineConfig
 from keras_autoopt.data import Dataset, load_dataset
-from keras_autoopt.load import load_model_file
+from keras_autoopt.load import is_keras3_file, load_model_file
 from keras_autoopt.pipeline._setup import (
     build_hypermodel,
     environment,
@@ -105,7 +105,8 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
     """`auto_compress` a saved model on a data set: the ``keras-autoopt compress`` job.
 
     Args:
-        model_path: The saved tf_keras classifier.
+        model_path: The saved tf_keras classifier, or a Keras 3 ``.keras``
+            file (converted to tf_keras, said in one line).
         output_dir: Folder for the stages and the compression report.
         dataset: A `Dataset` or a `load_dataset` source.
         seed: Seed of the split and the fine-tuning.
@@ -125,6 +126,11 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
             data, before any training.
     """
     model = load_model_file(model_path, trust_model=trust_model)
+    stream = sys.stdout if stream is None else stream
+    if is_keras3_file(model_path):
+        print(f"[compress] converted the Keras 3 model {os.fspath(model_path)!r} to tf_keras "
+              f"({len(model.layers)} layers, {model.count_params():,} parameters, weights "
+              "copied exactly; nothing in the file ran)", file=stream, flush=True)
     if not isinstance(dataset, Dataset):
         dataset = load_dataset(dataset, seed=seed)
     if tuple(model.input_shape[1:]) != tuple(dataset.input_shape):
@@ -136,5 +142,4 @@ def compress_saved_model(model_path: str | os.PathLike, output_dir: str | os.Pat
             f"Received: model with {model.output_shape[-1]} outputs; expected "
             f"{dataset.num_classes}, the classes of {dataset.name}.")
     with stage("compression"):
-        return auto_compress(model, dataset, output_dir, seed=seed,
-                             stream=sys.stdout if stream is None else stream, **kwargs)
+        return auto_compress(model, dataset, output_dir, seed=seed, stream=stream, **kwargs)

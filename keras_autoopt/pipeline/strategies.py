@@ -22,7 +22,7 @@ from keras_autoopt._failure import stage
 from keras_autoopt.compress import CompressionSpace
 from keras_autoopt.config import ConfigError, PipelineConfig
 from keras_autoopt.data import Dataset
-from keras_autoopt.load import ModelFileError, load_model_file
+from keras_autoopt.load import ModelFileError, is_keras3_file, load_model_file
 from keras_autoopt.pipeline.artifacts import config_target, front_rows
 from keras_autoopt.pipeline.records import (
     SearchOutcome,
@@ -217,6 +217,10 @@ def check_teacher(config: PipelineConfig, dataset: Dataset, *, trust_model: bool
     teacher = _load_teacher(config.teacher, trust_model)
     if teacher is None:
         return
+    if is_keras3_file(config.teacher):
+        print(f"converted the Keras 3 teacher {config.teacher!r} to tf_keras "
+              f"({len(teacher.layers)} layers, {teacher.count_params():,} parameters, weights "
+              "copied exactly; nothing in the file ran)", flush=True)
     if tuple(teacher.input_shape[1:]) != tuple(dataset.input_shape) or \
             teacher.output_shape[-1] != dataset.num_classes:
         raise ConfigError(

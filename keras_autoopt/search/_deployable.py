@@ -23,6 +23,7 @@ from keras_autoopt.distill import (
     DistillationSpace,
 )
 from keras_autoopt.export import SPARSE_MIN_ZEROS
+from keras_autoopt.load import as_tf_keras
 from keras_autoopt.search._constraints import Constraints
 from keras_autoopt.search._estimates import estimate_model, measure_before_training
 from keras_autoopt.search._gradients import _forget_custom_gradients, _gradient_registry
@@ -165,10 +166,12 @@ class DeployableTuner(ReliableTunerMixin, _ProgressMixin, kt.Tuner):
         if compression is not None and not isinstance(compression, CompressionSpace):
             raise ValueError(
                 f"Received: compression={compression!r}; expected a CompressionSpace or None.")
+        if teacher is not None:
+            teacher, _ = as_tf_keras(teacher, arg="teacher")  # Keras 3: converted exactly
         if teacher is not None and not isinstance(teacher, keras.Model):
             raise ValueError(
-                f"Received: teacher of type {type(teacher).__name__}; expected a tf_keras "
-                "Model or None.")
+                f"Received: teacher of type {type(teacher).__name__}; expected a tf_keras or "
+                "Keras 3 Model, or None.")
         names = [o.name for o in self.objectives]
         oracle_names = _objective_names(oracle.objective)
         if oracle_names != names:

@@ -43,6 +43,7 @@ from keras_autoopt._checks import (
     check_int_range,
     check_positive_int,
 )
+from keras_autoopt.load import as_tf_keras
 from keras_autoopt.search._base import model_name
 from keras_autoopt.search._transfer_base import (
     BASE_LAYER_NAME,
@@ -187,13 +188,13 @@ class TransferHyperModel(kt.HyperModel):
 
         if isinstance(base_model, (str, bytes, os.PathLike)):
             base, self.base_model_path = _load_base(base_model, trust_model)
-        elif isinstance(base_model, keras.Model):
-            base, self.base_model_path = base_model, None
+        elif isinstance(converted := as_tf_keras(base_model, arg="base_model")[0], keras.Model):
+            # A Keras 3 model is converted exactly (its weights copied).
+            base, self.base_model_path = converted, None
         else:
             raise ValueError(
                 f"Received: base_model of type {type(base_model).__name__}; expected a tf_keras "
-                "model or the path of a saved .keras / .h5 file (Keras 3 models are not "
-                "supported)."
+                "or Keras 3 model, or the path of a saved .keras / .h5 file."
             )
         if not getattr(base, "_is_graph_network", False) or not base.inputs:
             raise ValueError(

@@ -290,7 +290,8 @@ def test_argument_errors(trained, tmp_path, no_conversion, kwargs, error, match)
 
 
 def test_model_must_be_a_keras_model(tmp_path, no_conversion):
-    with pytest.raises(TypeError, match=r"Received: model of type str; expected a tf_keras Model"):
+    with pytest.raises(TypeError, match=r"Received: model of type str; expected a tf_keras or "
+                       r"Keras 3 Model"):
         export_tflite("model.h5", tmp_path / "m.tflite")
 
 

@@ -262,7 +262,7 @@ def _zip(path: Path, members: dict[str, str]) -> Path:
     (lambda p: _zip(p / "k3.keras", {
         "config.json": json.dumps({"class_name": "Sequential", "config": {"layers": []}}),
         "metadata.json": json.dumps({"keras_version": "3.15.0"})}),
-     "a Keras 3.15.0 file; expected a tf_keras"),
+     "a zip archive without model.weights.h5; expected a Keras 3 .keras file"),
 ])
 def test_unreadable_files_get_a_clear_error(tmp_path, make, message):
     path = make(tmp_path)

@@ -209,7 +209,8 @@ def test_default_reference_is_beyond_every_point():
     ({"compression": "yes"}, r"Received: compression='yes'; expected a CompressionSpace"),
     ({"constraints": {"max_params": 3}}, r"Received: constraints=\{'max_params': 3\}; expected a "
                                          r"Constraints"),
-    ({"teacher": "t.keras"}, r"Received: teacher of type str; expected a tf_keras Model"),
+    ({"teacher": "t.keras"},
+     r"Received: teacher of type str; expected a tf_keras or Keras 3 Model"),
     ({"objectives": ["val_accuracy"]}, r"Received: an oracle with objectives \['val_accuracy', "
                                        r"'gzip_bytes'\]; expected \['val_accuracy'\]"),
     ({"alpha": (0.5, 2.0)}, r"alpha"),

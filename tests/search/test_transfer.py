@@ -299,7 +299,8 @@ class _Subclassed(keras.Model):
          r"Received: fine_tune_learning_rate_factor=\(0.1, 2.0\)"),
         ({"base_model": "weights.txt"}, r"Received: base_model='weights.txt'; expected a "
                                         r"tf_keras model or the path"),
-        ({"base_model": 3}, r"Received: base_model of type int; expected a tf_keras model"),
+        ({"base_model": 3},
+         r"Received: base_model of type int; expected a tf_keras or Keras 3 model"),
     ],
 )
 def test_bad_arguments_are_named(base, kwargs, message):
