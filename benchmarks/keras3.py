@@ -9,7 +9,10 @@ Keras 3 and saved as a ``.keras`` file. Then, in the same run:
   from it and compresses it within the 1-point budget. Headline: the chosen
   int8 ``.tflite``'s test accuracy minus the Keras 3 model's (goal: within
   1 pt, with the paired 95 % interval; 270 test samples, one is 0.37 pt) and
-  its flash ratio against the converted model's float32 ``.tflite``.
+  its flash ratio against the converted model's float32 ``.tflite``. The
+  budget is enforced on validation (paired upper bound at 80 %), so a seed's
+  test figure may miss it by test noise: the mean and the count of seeds
+  within it are both reported.
 * Conversion: `load_keras3_file` (reads ``config.json`` and the weights with
   ``zipfile``/``h5py``, builds tf_keras) against Keras 3's own
   ``keras.saving.load_model`` of the same file, median of 5 each: the ratio.
@@ -172,7 +175,8 @@ def main() -> None:
         "max_abs_output_diff": max(r["max_abs_output_diff"] for r in runs),
         "convert_vs_keras3_load_per_seed": [r["convert_vs_keras3_load"] for r in runs],
         "goal": f"chosen int8 test accuracy within {BUDGET_PT} pt of the Keras 3 model's",
-        "met": min(deltas) >= -BUDGET_PT,
+        "met": {"mean": statistics.mean(deltas) >= -BUDGET_PT,
+                "seeds": f"{sum(d >= -BUDGET_PT for d in deltas)} of {len(deltas)}"},
     }
     print(json.dumps(headline, indent=1))
     write_results(RESULTS, {

@@ -149,3 +149,24 @@ def test_cli_refuses_a_keras3_file_with_a_lambda_without_running_it(tmp_path, ca
     assert "layer 'lam' (Lambda)" in err
     assert "Traceback" not in err
     assert not marker.exists()
+
+
+def test_yaml_teacher_may_be_a_keras3_file(keras3_file, keras3_model, digits, tmp_path,
+                                           capsys):
+    from keras_autoopt.config import load_config
+    from keras_autoopt.pipeline.strategies import _load_teacher, check_teacher
+
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text("objectives: [val_accuracy, gzip_bytes]\noracle: nsga2\n"
+                           f"teacher: {keras3_file}\n")
+    config = load_config(config_path)
+
+    check_teacher(config, digits)
+
+    assert capsys.readouterr().out == (
+        f"converted the Keras 3 teacher {str(keras3_file)!r} to tf_keras (6 layers, "
+        f"{keras3_model.count_params():,} parameters, weights copied exactly; nothing in the "
+        "file ran)\n")
+    teacher = _load_teacher(config.teacher)
+    np.testing.assert_allclose(teacher.predict(digits.x_val, verbose=0),
+                               keras3_model.predict(digits.x_val, verbose=0), atol=1e-5)
