@@ -176,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
     compress.add_argument("--output", default="runs/compress",
                           help="output folder (default: %(default)s)")
     compress.add_argument("--dataset", default="digits",
-                          help="data: digits, a .npz file or an image folder (default: digits)")
+                          help="data: digits, mnist1d, a .npz file or an image folder "
+                               "(default: digits)")
     compress.add_argument("--max-accuracy-drop", type=float, default=DEFAULT_MAX_ACCURACY_DROP,
                           help="largest validation accuracy drop, as a fraction "
                                "(default: %(default)s)")

@@ -1,6 +1,7 @@
 import pytest
 
 from keras_autoopt.config import ConfigError, PipelineConfig, load_config, make_config
+from keras_autoopt.data import DatasetError
 
 
 def _write(tmp_path, text, name="run.yaml"):
@@ -175,3 +176,18 @@ def test_the_pareto_example_loads():
     config = load_config(Path(__file__).parent.parent / "examples" / "pareto.yaml")
     assert config.multi_objective and config.oracle_name() == "nsga2"
     assert config.constraints.max_params == 100000
+
+
+def test_mnist1d_dataset_section_loads_the_published_split(tmp_path):
+    from keras_autoopt.pipeline._setup import load
+
+    config = load_config(_write(tmp_path, (
+        "dataset: {source: mnist1d, val_fraction: 0.1, test_samples: 2000}\n")))
+    assert config.dataset.test_fraction is None
+    data = load(config.dataset.source, config)
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (3600, 400, 2000)
+    assert data.input_shape == (40, 1)
+    with pytest.raises(DatasetError, match=r"Received: test_fraction=0.2 for the built-in data "
+                                           r"set 'mnist1d'"):
+        load("mnist1d", load_config(_write(tmp_path, (
+            "dataset: {source: mnist1d, test_fraction: 0.2}\n"), "b.yaml")))

@@ -33,8 +33,10 @@ compressed, exported and measured under LiteRT) is asked for with
                                  # ethos-u65-256, or {base: tflm, ram_bytes: 131072}
 
 ``dataset`` may also be a mapping: ``{source: data/, image_size: [32, 32],
-color_mode: rgb, val_fraction: 0.15, test_fraction: 0.15}``. Relative paths are
-resolved against the folder of the YAML file.
+color_mode: rgb, val_fraction: 0.15, test_fraction: 0.15}``, or for MNIST-1D
+``{source: mnist1d, test_samples: 10000, generator_seed: 42}`` (its test split
+is the published one: no ``test_fraction``). Relative paths are resolved
+against the folder of the YAML file.
 
 Unset keys keep the defaults of the Python API (`CompressionSpace`,
 `auto_compress`, `OptimizerSpace`); the compression rules and defaults are

@@ -67,15 +67,18 @@ class DatasetConfig(BaseModel):
 
     source: str = Field(min_length=1)
     val_fraction: Float = Field(default=0.15, gt=0, lt=1)
-    test_fraction: Float = Field(default=0.15, gt=0, lt=1)
+    # None: the loader's default (0.15; refused for mnist1d, whose test split is published).
+    test_fraction: Float | None = Field(default=None, gt=0, lt=1)
+    test_samples: Int | None = Field(default=None, ge=1)
+    generator_seed: Int | None = Field(default=None, ge=0)
     image_size: tuple[Int, Int] | None = None
     color_mode: Literal["grayscale", "rgb", "rgba"] | None = None
 
     @field_validator("test_fraction")
     @classmethod
-    def _room_for_training(cls, value: float, info: ValidationInfo) -> float:
+    def _room_for_training(cls, value: float | None, info: ValidationInfo) -> float | None:
         val = info.data.get("val_fraction")
-        if val is not None and val + value >= 1:
+        if value is not None and val is not None and val + value >= 1:
             raise ValueError(
                 f"expected val_fraction + test_fraction < 1 (val_fraction={val}), so that "
                 "some data is left for training")

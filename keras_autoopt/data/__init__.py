@@ -5,8 +5,9 @@ Every loader returns a `Dataset`: ``float32`` inputs ``(N, *input_shape)``,
 a seed, with ``sklearn.model_selection.train_test_split(stratify=...)``.
 Everything is held in memory: the package targets edge-scale data.
 
-* `load_dataset`: ``"digits"`` (bundled with scikit-learn), a ``.npz``
-  path or an image folder.
+* `load_dataset`: ``"digits"`` (bundled with scikit-learn), ``"mnist1d"``
+  (generated offline by the mnist1d package), a ``.npz`` path or an image
+  folder.
 * `from_arrays`, `from_npz`, `from_image_folder`, `from_tf_dataset`.
 
 Every validation error is a `DatasetError` (a ``ValueError``).

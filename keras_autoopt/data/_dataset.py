@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -53,6 +55,36 @@ def check_class_names(
     return tuple(str(n) for n in names)  # plain str, not numpy.str_
 
 
+def check_provenance(provenance: object) -> dict[str, Any] | None:
+    """Check a provenance record and return a plain, detached copy of it.
+
+    Args:
+        provenance: ``None`` or a mapping with string keys whose values are
+            JSON values (str, int, float, bool, None, lists and mappings).
+
+    Returns:
+        ``None`` or a new ``dict`` (a JSON round trip: tuples become lists),
+        so that later changes to the argument do not reach the `Dataset`.
+
+    Raises:
+        DatasetError: If ``provenance`` is not such a mapping.
+
+    """
+    if provenance is None:
+        return None
+    if not isinstance(provenance, Mapping) or not all(isinstance(k, str) for k in provenance):
+        raise DatasetError(
+            f"Received: provenance={provenance!r}; expected None or a mapping with string keys."
+        )
+    try:
+        return json.loads(json.dumps(provenance, allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise DatasetError(
+            f"Received: provenance that is not JSON-serialisable ({err}); expected str, int, "
+            "finite float, bool, None, lists and mappings with string keys."
+        ) from err
+
+
 def _ndarray(attr: str, value: Any) -> np.ndarray:
     """Return ``value``, the array of the field ``attr``, if it is a NumPy array; else raise."""
     if not isinstance(value, np.ndarray):
@@ -75,7 +107,9 @@ class Dataset:
     * every ``y_*`` is a 1-D ``int64`` array of class indices in
       ``[0, num_classes)``, as long as its ``x_*``;
     * ``num_classes >= 2``; ``class_names``, when given, has one distinct
-      string per class.
+      string per class;
+    * ``provenance``, when given, is a JSON-serialisable mapping (kept as a
+      detached copy).
 
     The arrays are stored as read-only views: a `Dataset` cannot be changed
     in place, so a split made from a seed stays that split. (The arrays you
@@ -96,6 +130,8 @@ class Dataset:
         y_test: Test labels.
         num_classes: Number of classes.
         class_names: Optional names of the classes, indexed by label.
+        provenance: Optional record of how the data was made (e.g. the
+            generator and its arguments), reported by `summary`.
 
     """
 
@@ -108,6 +144,7 @@ class Dataset:
     y_test: np.ndarray
     num_classes: int
     class_names: tuple[str, ...] | None = None
+    provenance: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -124,6 +161,7 @@ class Dataset:
         object.__setattr__(
             self, "class_names", check_class_names(self.class_names, self.num_classes)
         )
+        object.__setattr__(self, "provenance", check_provenance(self.provenance))
 
         input_shape = None
         for split in SPLITS:
@@ -196,10 +234,11 @@ class Dataset:
 
         Returns:
             A dict with keys ``name``, ``n_train``, ``n_val``, ``n_test``,
-            ``input_shape`` (a list) and ``num_classes``.
+            ``input_shape`` (a list) and ``num_classes``, and ``provenance``
+            (a copy) when the data set has one.
 
         """
-        return {
+        summary = {
             "name": self.name,
             "n_train": len(self.x_train),
             "n_val": len(self.x_val),
@@ -207,6 +246,9 @@ class Dataset:
             "input_shape": list(self.input_shape),
             "num_classes": self.num_classes,
         }
+        if self.provenance is not None:
+            summary["provenance"] = json.loads(json.dumps(self.provenance))
+        return summary
 
     def __repr__(self) -> str:
         s = self.summary()

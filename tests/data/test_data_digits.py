@@ -95,7 +95,7 @@ def test_load_dataset_unknown_name_lists_what_is_accepted():
     with pytest.raises(
         DatasetError,
         match=r"Received: name_or_path='mnist' \(no such file or folder\); expected a built-in "
-        r"data set name \('digits'\), the path of a \.npz file, or an existing folder",
+        r"data set name \('digits', 'mnist1d'\), the path of a \.npz file, or an existing folder",
     ):
         load_dataset("mnist")
 
